@@ -1,0 +1,105 @@
+"""Process settings: environment variables (``XIAOWU_*``, ``DATABASE_URL``, ``REDIS_URL``)
+and command-line overrides, validated once at start.
+
+Secrets that a single-node default needs (the entry-token key) are generated on first
+start and kept under the data directory, so a demo runs with no configuration while a
+production deployment sets them explicitly.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG_DIR = REPO_ROOT / "kiosk_config"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="XIAOWU_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    data_dir: Path = Path("var")
+    config_dir: Path = DEFAULT_CONFIG_DIR
+    demo: bool = False
+    database_url: str | None = Field(
+        None, validation_alias=AliasChoices("DATABASE_URL", "XIAOWU_DATABASE_URL")
+    )
+    redis_url: str | None = Field(
+        None, validation_alias=AliasChoices("REDIS_URL", "XIAOWU_REDIS_URL")
+    )
+    public_url: str | None = None
+    allowed_origins: list[str] = Field(default_factory=list)
+    secure_cookies: bool = False
+    auto_migrate: bool = True
+
+    citizen_token_secret: str | None = Field(None, min_length=32)
+    citizen_token_audience: str = "xiaowu-citizen"  # noqa: S105
+    citizen_token_max_age_s: int = Field(24 * 3600, gt=0)
+
+    session_ttl_s: int = Field(12 * 3600, gt=0)
+    lockout_threshold: int = Field(5, ge=1)
+    lockout_s: int = Field(15 * 60, gt=0)
+    provision_code_ttl_s: int = Field(24 * 3600, gt=0)
+    otp_ttl_s: int = Field(5 * 60, gt=0)
+    otp_max_attempts: int = Field(5, ge=1)
+    blob_sweep_grace_s: int = Field(3600, ge=0)
+
+    log_json: bool = False
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str | None) -> str | None:
+        """Accept the URLs people paste (``postgres://``) and select the async drivers."""
+        if value is None or value == "":
+            return None
+        for plain, driver in (
+            ("postgres://", "postgresql+asyncpg://"),
+            ("postgresql://", "postgresql+asyncpg://"),
+            ("sqlite://", "sqlite+aiosqlite://"),
+        ):
+            if value.startswith(plain):
+                return driver + value[len(plain):]
+        return value
+
+    @property
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host  # noqa: S104
+        return f"http://{host}:{self.port}"
+
+    @property
+    def origins(self) -> list[str]:
+        """The explicit Origin allow-list; never empty (engine.io reads [] as "allow all")."""
+        if self.allowed_origins:
+            return list(self.allowed_origins)
+        found = [self.base_url, f"http://localhost:{self.port}", f"http://127.0.0.1:{self.port}"]
+        return list(dict.fromkeys(found))
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'xiaowu.sqlite3').resolve()}"
+
+    def token_secret(self) -> str:
+        """The HMAC key for citizen entry tokens: configured, or generated once per data dir."""
+        if self.citizen_token_secret:
+            return self.citizen_token_secret
+        path = self.data_dir / "citizen-token.key"
+        if path.exists():
+            return path.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        path.touch(mode=0o600)
+        path.write_text(key + "\n")
+        return key

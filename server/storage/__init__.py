@@ -1,0 +1,1 @@
+"""Persistence: the relational database (SQLAlchemy Core, async) and the blob store."""
