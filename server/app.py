@@ -1,0 +1,112 @@
+"""The application factory: one aiohttp app carrying HTTP routes, socket.io and the
+resources they share, all owned by cleanup contexts and closed on shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import socketio
+import structlog
+from aiohttp import web
+
+from server import app_keys, routes_auth, routes_catalogue, routes_devices, routes_ops
+from server.catalogue import KioskConfig
+from server.catalogue_loader import load_kiosk_config
+from server.http_support import errors_middleware, origin_middleware
+from server.metrics import Metrics
+from server.settings import REPO_ROOT, Settings
+from server.sms import LogSmsSender, SmsSender
+from server.storage.blobs import BlobStore, sweep_orphans
+from server.storage.database import Database
+from signaling.role_namespace import NAMESPACE_ROLES, RoleNamespace
+
+log = structlog.get_logger("xiaowu.app")
+CLIENT_WEB = REPO_ROOT / "client_web"
+MAX_SOCKET_MESSAGE = 64 * 1024
+MAX_REQUEST_BODY = 16 * 1024 * 1024
+
+
+def create_app(settings: Settings, *, config: KioskConfig | None = None,
+               sms: SmsSender | None = None,
+               database_schema: str | None = None) -> web.Application:
+    """Build the app. The kiosk configuration is validated here, before anything listens."""
+    if config is None:
+        config = load_kiosk_config(settings.config_dir)
+    app = web.Application(middlewares=[errors_middleware, origin_middleware],
+                          client_max_size=MAX_REQUEST_BODY)
+    app[app_keys.SETTINGS] = settings
+    app[app_keys.KIOSK_CONFIG] = config
+    app[app_keys.METRICS] = Metrics()
+    app[app_keys.SMS] = sms or LogSmsSender()
+    app[app_keys.BLOBS] = BlobStore(settings.blob_dir)
+    app[app_keys.DB] = Database(settings.effective_database_url, schema=database_schema)
+    app.cleanup_ctx.append(_database_ctx)
+    app.cleanup_ctx.append(_blob_sweep_ctx)
+
+    sio = socketio.AsyncServer(
+        async_mode="aiohttp",
+        cors_allowed_origins=settings.origins,
+        max_http_buffer_size=MAX_SOCKET_MESSAGE,
+        logger=False,
+        engineio_logger=False,
+    )
+    for namespace, roles in NAMESPACE_ROLES.items():
+        sio.register_namespace(RoleNamespace(app, namespace, roles))
+    sio.attach(app)
+    app[app_keys.SIO] = sio
+
+    for table in (routes_ops.routes, routes_auth.routes, routes_devices.routes,
+                  routes_catalogue.routes):
+        app.router.add_routes(table)
+    _add_static(app, CLIENT_WEB)
+    return app
+
+
+def _add_static(app: web.Application, root: Path) -> None:
+    async def index(_request: web.Request) -> web.FileResponse:
+        return web.FileResponse(root / "index.html")
+
+    app.router.add_get("/", index)
+    if root.exists():
+        app.router.add_static("/static/", root, show_index=False, follow_symlinks=False)
+
+
+async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
+    db = app[app_keys.DB]
+    settings = app[app_keys.SETTINGS]
+    if settings.auto_migrate:
+        await db.upgrade()
+    yield
+    await db.close()
+
+
+async def _blob_sweep_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Sweep orphans at start, then once per grace period (see storage/blobs.py)."""
+    settings = app[app_keys.SETTINGS]
+    db, store = app[app_keys.DB], app[app_keys.BLOBS]
+
+    async def sweep(grace_s: float) -> None:
+        removed = await sweep_orphans(db, store, grace_s=grace_s)
+        if removed:
+            log.warning("blobs.orphans_removed", count=len(removed))
+
+    # A lone node writes nothing before it listens, so at start nothing is in flight and
+    # every unreferenced file is an orphan; with shared storage another node may be mid-write.
+    await sweep(0 if settings.redis_url is None else settings.blob_sweep_grace_s)
+
+    async def periodic() -> None:
+        while True:
+            await asyncio.sleep(max(settings.blob_sweep_grace_s, 60))
+            try:
+                await sweep(settings.blob_sweep_grace_s)
+            except Exception:
+                log.exception("blobs.sweep_failed")
+
+    task = asyncio.create_task(periodic())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

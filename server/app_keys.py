@@ -1,0 +1,25 @@
+"""Typed keys for everything a request handler may reach through ``request.app``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    import socketio
+
+    from server.catalogue import KioskConfig
+    from server.metrics import Metrics
+    from server.settings import Settings
+    from server.sms import SmsSender
+    from server.storage.blobs import BlobStore
+    from server.storage.database import Database
+
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
+DB: web.AppKey[Database] = web.AppKey("db")
+BLOBS: web.AppKey[BlobStore] = web.AppKey("blobs")
+KIOSK_CONFIG: web.AppKey[KioskConfig] = web.AppKey("kiosk_config")
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
+SMS: web.AppKey[SmsSender] = web.AppKey("sms")
+SIO: web.AppKey[socketio.AsyncServer] = web.AppKey("sio")
