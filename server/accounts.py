@@ -63,6 +63,7 @@ def principal_from_row(row: Any, **extra: Any) -> Principal:
         skills=tuple(row.skills),
         jurisdictions=tuple(row.jurisdictions),
         languages=tuple(row.languages),
+        must_change_password=bool(row.must_change_password),
         **extra,
     )
 
@@ -100,8 +101,9 @@ async def create_clerk(
 
 async def set_password(
     conn: AsyncConnection, username: str, password: str, *, must_change: bool,
-    check: bool = True,
+    check: bool = True, keep_session: str | None = None,
 ) -> None:
+    """Set a password and end the clerk's other sessions (all but ``keep_session``)."""
     if check and (reason := check_strength(password)):
         raise BadRequest(f"密码强度不足：{reason}", f"password too weak: {reason}",
                          code="weak_password")
@@ -118,6 +120,13 @@ async def set_password(
     )
     if result.rowcount == 0:
         raise NotFound("没有该工作人员", f"no clerk named {username!r}", code="clerk_not_found")
+    s = tables.web_sessions
+    clerk_id = sa.select(tables.clerks.c.id).where(tables.clerks.c.username == username)
+    revoke = sa.update(s).where(s.c.clerk_id == clerk_id.scalar_subquery(),
+                                s.c.revoked_at.is_(None))
+    if keep_session is not None:
+        revoke = revoke.where(s.c.id_hash != keep_session)
+    await conn.execute(revoke.values(revoked_at=utcnow()))
 
 
 async def authenticate(

@@ -80,15 +80,17 @@ async def seed(db: Database, config: KioskConfig) -> list[DemoAccount]:
     return accounts
 
 
-async def provision_demo_kiosks(db: Database, config: KioskConfig, settings: Settings,
-                                count: int = 3) -> list[tuple[str, str]]:
-    """One-time provisioning URLs for the first huts of each level."""
+async def provision_demo_kiosks(db: Database, config: KioskConfig,
+                                settings: Settings) -> list[tuple[str, str]]:
+    """One-time provisioning URLs for the first hut of each level."""
     chosen: list[str] = []
     for level in ("city", "county", "township", "village"):
-        chosen.extend(h.id for h in config.huts if h.level == level)
+        first = next((h.id for h in config.huts if h.level == level), None)
+        if first is not None:
+            chosen.append(first)
     urls = []
     async with db.begin() as conn:
-        for hut_id in chosen[:count]:
+        for hut_id in chosen:
             code = await kiosks.create_code(
                 conn, hut_id, ttl=timedelta(seconds=settings.provision_code_ttl_s))
             urls.append((hut_id, f"{settings.base_url}/kiosk/?provision={code}"))

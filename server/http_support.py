@@ -21,6 +21,9 @@ log = structlog.get_logger("xiaowu.http")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 M = TypeVar("M", bound=BaseModel)
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Reachable while a one-time password still has to be replaced.
+PASSWORD_CHANGE_PATHS = frozenset({"/api/auth/password", "/api/auth/session",
+                                   "/api/auth/logout"})
 PRINCIPAL_KEY: web.RequestKey[Principal | None] = web.RequestKey("principal", Principal)
 CSRF_HEADER = "X-CSRF-Token"
 
@@ -136,4 +139,7 @@ async def require(request: web.Request, roles: Collection[str]) -> Principal:
         if not hmac.compare_digest(sent, principal.csrf_token):
             raise Forbidden("安全校验失败，请刷新页面", "missing or wrong CSRF token",
                             code="csrf_failed")
+    if principal.must_change_password and request.path not in PASSWORD_CHANGE_PATHS:
+        raise Forbidden("请先修改一次性密码", "change the one-time password first",
+                        code="password_change_required")
     return principal

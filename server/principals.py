@@ -23,6 +23,7 @@ class Principal:
     hut_id: str | None = None
     device_id: str | None = None
     citizen_name: str | None = None
+    must_change_password: bool = False
     session_hash: str | None = field(default=None, repr=False)
     csrf_token: str | None = field(default=None, repr=False)
 

@@ -62,7 +62,8 @@ async def login(request: web.Request) -> web.Response:
 @routes.get("/api/auth/session")
 async def session(request: web.Request) -> web.Response:
     principal = await require(request, STAFF_ROLES)
-    return web.json_response({"clerk": principal.public(), "csrf_token": principal.csrf_token})
+    return web.json_response({"clerk": principal.public(), "csrf_token": principal.csrf_token,
+                              "must_change_password": principal.must_change_password})
 
 
 @routes.post("/api/auth/logout")
@@ -89,7 +90,8 @@ async def change_password(request: web.Request) -> web.Response:
         if row is None or not verify_password(row.password_hash, body.old_password):
             raise NotAuthenticated("原密码错误", "current password is wrong",
                                    code="invalid_credentials")
-        await accounts.set_password(conn, row.username, body.new_password, must_change=False)
+        await accounts.set_password(conn, row.username, body.new_password, must_change=False,
+                                    keep_session=principal.session_hash)
         await audit.record(conn, actor=principal.subject, role=principal.role,
                            action="password.change", object_type="clerk",
                            object_id=str(principal.clerk_id), outcome="success",

@@ -56,6 +56,9 @@ async def authenticate_connect(
     """The connecting principal, or ``ConnectionRefusedError`` carrying ``{code, message}``."""
     try:
         principal = await _identify(app, environ, auth)
+        if principal.must_change_password:
+            raise Forbidden("请先修改一次性密码", "change the one-time password first",
+                            code="password_change_required")
         if principal.role not in roles:
             raise Forbidden("此身份不能连接到该通道",
                             f"role {principal.role} may not connect to {namespace}",

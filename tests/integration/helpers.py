@@ -14,11 +14,11 @@ Client = TestClient[web.Request, web.Application]
 
 
 async def add_clerk(app: web.Application, username: str = "wangli", *, role: str = "clerk",
-                    password: str = PASSWORD) -> None:
+                    password: str = PASSWORD, must_change: bool = False) -> None:
     async with app[app_keys.DB].begin() as conn:
         await create_clerk(
             conn, ClerkSpec(username, "王丽", "approval", role, ("*",), ("370500",)),
-            password, must_change=False,
+            password, must_change=must_change,
         )
 
 

@@ -10,6 +10,7 @@ from aiohttp import web
 from server import app_keys
 from server.storage import tables
 from server.storage.types import utcnow
+from tests.conftest import AppClient
 from tests.integration.helpers import PASSWORD, Client, add_clerk, error_code, login
 
 
@@ -142,3 +143,32 @@ async def test_malformed_bodies_get_stable_codes(client: Client) -> None:
     assert body["error"]["detail"] == {"field": "password"}
     unknown_route = await client.get("/api/nothing-here")
     assert (unknown_route.status, await error_code(unknown_route)) == (404, "not_found")
+
+
+async def test_changing_the_password_ends_the_clerks_other_sessions(
+    client: Client, aiohttp_client: AppClient
+) -> None:
+    await add_clerk(client.app)
+    other = await aiohttp_client(client.server)
+    await login(other)
+    csrf = await login(client)
+    changed = await client.post("/api/auth/password", headers={"X-CSRF-Token": csrf},
+                                json={"old_password": PASSWORD, "new_password": "New-pass-2026"})
+    assert changed.status == 200
+    assert (await client.get("/api/auth/session")).status == 200
+    stale = await other.get("/api/auth/session")
+    assert (stale.status, await error_code(stale)) == (401, "not_authenticated")
+
+
+async def test_a_one_time_password_must_be_replaced_first(client: Client) -> None:
+    await add_clerk(client.app, must_change=True)
+    response = await client.post("/api/auth/login",
+                                 json={"username": "wangli", "password": PASSWORD})
+    body = await response.json()
+    assert body["must_change_password"] is True
+    session = await (await client.get("/api/auth/session")).json()
+    assert session["must_change_password"] is True
+    await client.post("/api/auth/password", headers={"X-CSRF-Token": body["csrf_token"]},
+                      json={"old_password": PASSWORD, "new_password": "New-pass-2026"})
+    session = await (await client.get("/api/auth/session")).json()
+    assert session["must_change_password"] is False

@@ -126,3 +126,15 @@ async def test_a_foreign_origin_is_refused_at_the_handshake(server: TestServer) 
 
 def web_client(_server: TestServer) -> aiohttp.ClientSession:
     return aiohttp.ClientSession()
+
+
+async def test_a_clerk_with_a_one_time_password_cannot_connect_yet(server: TestServer) -> None:
+    await add_clerk(server.app, must_change=True)
+    async with web_client(server) as http:
+        response = await http.post(server.make_url("/api/auth/login"),
+                                   json={"username": "wangli", "password": PASSWORD})
+        cookie = response.cookies["xw_session"].value
+    client, (kind, data) = await _connect(server, "/clerk",
+                                          headers={"Cookie": f"xw_session={cookie}"})
+    assert (kind, data["code"]) == ("refused", "password_change_required")
+    await client.disconnect()
