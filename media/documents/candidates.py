@@ -1,0 +1,304 @@
+"""Candidate document quads on the working image, from two independent cues.
+
+* Lines: the strongest Hough lines are paired into roughly parallel pairs, and two pairs of
+  different direction make a quad.  A side hidden by a finger or washed out by glare still has
+  its line, so occlusion costs support, not the candidate.  Every line's edge support is
+  profiled once, so scoring thousands of quads is a few array lookups.
+* Regions: Otsu segmentations and closed edge contours, whose convex hulls are cut down to four
+  sides.  These catch documents whose sides are too faint or short for the Hough vote.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from .edges import ORIENTATION_BINS, EdgeMaps, normal_bin
+from .geometry import polygon_area
+
+Quads = NDArray[np.float64]  # N x 4 x 2
+
+MAX_LINES = 40
+PER_BIN = 12  # so that one texture direction (stripes, grain) cannot crowd out the others
+_END_TRIM = 0.06  # part of a side at each end that does not count towards its support
+
+
+def hough_lines(maps: EdgeMaps, min_votes: int) -> NDArray[np.float64]:
+    """Up to MAX_LINES distinct (rho, theta) lines, strongest first, PER_BIN at most in
+    each orientation band.
+
+    Votes are oriented: each band of line angles only hears the edge pixels whose gradient is
+    roughly normal to it.  A plain Hough transform lets print, guilloche waves and wood grain
+    vote for any line that happens to cross them, and those outvote a real side.
+    """
+    found: list[NDArray[np.float64]] = []
+    step = math.pi / ORIENTATION_BINS
+    for b in range(ORIENTATION_BINS):
+        centre = b * step
+        for lo, hi in _theta_ranges(centre - step / 2, centre + step / 2):
+            got = cv2.HoughLinesWithAccumulator(
+                maps.near_bin[b], 1, math.pi / 180, min_votes, min_theta=lo, max_theta=hi
+            )
+            if got is not None:
+                lines = got.reshape(-1, 3).astype(np.float64)
+                found.append(np.c_[lines, np.full(len(lines), b)])
+    if not found:
+        return np.empty((0, 2))
+    lines = np.concatenate(found)
+    lines = lines[np.argsort(-lines[:, 2], kind="stable")[: 12 * MAX_LINES]]
+    keep: list[NDArray[np.float64]] = []
+    per_bin = np.zeros(ORIENTATION_BINS, int)
+    for rho, theta, _, b in lines:
+        if per_bin[int(b)] < PER_BIN and all(_distinct(rho, theta, k) for k in keep):
+            keep.append(np.array([rho, theta]))
+            per_bin[int(b)] += 1
+            if len(keep) == MAX_LINES:
+                break
+    return np.array(keep).reshape(-1, 2)
+
+
+def _theta_ranges(lo: float, hi: float) -> list[tuple[float, float]]:
+    """Split an angle range that wraps around 0 / pi into ranges within [0, pi]."""
+    if lo < 0:
+        return [(0.0, hi), (math.pi + lo, math.pi)]
+    if hi > math.pi:
+        return [(lo, math.pi), (0.0, hi - math.pi)]
+    return [(lo, hi)]
+
+
+def _distinct(rho: float, theta: float, other: NDArray[np.float64]) -> bool:
+    r2, t2 = other
+    dt = abs(theta - t2)
+    if dt > math.pi / 2:  # the same line seen across theta = 0 / pi has rho negated
+        dt = math.pi - dt
+        r2 = -r2
+    return bool(dt > math.radians(4) or abs(rho - r2) > 8)
+
+
+def quads_from_lines(
+    lines: NDArray[np.float64], maps: EdgeMaps
+) -> tuple[Quads, NDArray[np.float64]]:
+    """All plausible quads made of two line pairs, with their side support (N x 4 x 2, see
+    ``_segment_support``)."""
+    n = len(lines)
+    if n < 4:
+        return np.empty((0, 4, 2)), np.empty((0, 4, 2))
+    h, w = maps.shape
+    rho, theta = lines[:, 0], lines[:, 1]
+    normal = np.c_[np.cos(theta), np.sin(theta)]
+    homog = np.c_[normal, -rho]
+    cumsum, origin, direction, half = _line_profiles(rho, theta, maps)
+
+    i, j = np.triu_indices(n, 1)
+    dt = np.abs(theta[i] - theta[j])
+    dt = np.minimum(dt, math.pi - dt)
+    centre = np.array([w / 2, h / 2, 1.0])
+    same_way = np.sign(np.einsum("nc,nc->n", normal[i], normal[j]))
+    gap = np.abs(homog[i] @ centre - same_way * (homog[j] @ centre))
+    parallel = (dt < math.radians(40)) & (gap > 0.08 * min(w, h))
+    pi, pj = i[parallel], j[parallel]
+    if len(pi) < 2:
+        return np.empty((0, 4, 2)), np.empty((0, 4, 2))
+    mean_dir = _pair_direction(theta[pi], theta[pj])
+    a, b = np.triu_indices(len(pi), 1)
+    d = np.abs(mean_dir[a] - mean_dir[b])
+    d = np.minimum(d, math.pi - d)
+    # Where every two lines meet, whether that is near the image, and how far along each.
+    cross = np.cross(homog[:, None, :], homog[None, :, :])
+    z = np.where(np.abs(cross[..., 2]) < 1e-9, 1e-9, cross[..., 2])
+    meet = cross[..., :2] / z[..., None]
+    margin = 0.03 * max(w, h)
+    near = (meet[..., 0] > -margin) & (meet[..., 0] < w + margin)
+    near &= (meet[..., 1] > -margin) & (meet[..., 1] < h + margin)
+    along = np.einsum("ijc,ic->ij", meet - origin[:, None, :], direction)  # on line i
+    ok = (d > math.radians(35)) & (pi[a] != pi[b]) & (pi[a] != pj[b])
+    ok &= (pj[a] != pi[b]) & (pj[a] != pj[b])
+    ok &= near[pi[a], pi[b]] & near[pi[a], pj[b]] & near[pj[a], pi[b]] & near[pj[a], pj[b]]
+    a, b = a[ok], b[ok]
+    # Sides in order: P1, Q2, P2, Q1; corner k is where side k - 1 meets side k.
+    sides = np.stack([pi[a], pj[b], pj[a], pi[b]], axis=1)
+    before = np.roll(sides, 1, axis=1)
+    after = np.roll(sides, -1, axis=1)
+    corners = meet[before, sides]
+    valid = plausible(corners, (h, w))
+    corners, sides = corners[valid], sides[valid]
+    before, after = before[valid], after[valid]
+    # Support of side k: its line's profile between corner k and corner k + 1.
+    t0 = along[sides, before]
+    t1 = along[sides, after]
+    lo = np.minimum(t0, t1)
+    hi = np.maximum(t0, t1)
+    return corners, _segment_support(cumsum, sides, lo + half, hi + half)
+
+
+def _segment_support(
+    cumsum: NDArray[np.int32],
+    sides: NDArray[np.intp],
+    lo: NDArray[np.float64],
+    hi: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """Support of each side between ``lo`` and ``hi`` (profile indices), and beyond its ends.
+
+    Returns N x 4 x 2: [..., 0] the trimmed side, [..., 1] the larger of the two stretches
+    past its corners.  A document's side stops at its corners; a line of the background, a
+    table rule or the far side of a strip runs on.
+    """
+    top = cumsum.shape[1] - 1
+
+    def frac(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:
+        ai = np.clip(np.round(a), 0, top).astype(np.intp)
+        bi = np.clip(np.round(b), 0, top).astype(np.intp)
+        hits = cumsum[sides, bi] - cumsum[sides, ai]
+        return np.asarray(hits / np.maximum(np.round(b) - np.round(a), 1), np.float64)
+
+    span = hi - lo
+    trim = span * _END_TRIM
+    reach = np.maximum(0.15 * span, 6.0)
+    gap = 3.0
+    inner = frac(lo + trim, hi - trim)
+    before = frac(lo - gap - reach, lo - gap)
+    after = frac(hi + gap, hi + gap + reach)
+    return np.stack([inner, np.maximum(before, after)], axis=-1)
+
+
+def _pair_direction(t1: NDArray[np.float64], t2: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Mean of two line angles modulo pi."""
+    c = np.cos(2 * t1) + np.cos(2 * t2)
+    s = np.sin(2 * t1) + np.sin(2 * t2)
+    return np.asarray(np.arctan2(s, c) / 2 % math.pi, np.float64)
+
+
+def _line_profiles(
+    rho: NDArray[np.float64], theta: NDArray[np.float64], maps: EdgeMaps
+) -> tuple[NDArray[np.int32], NDArray[np.float64], NDArray[np.float64], int]:
+    """Cumulative edge support along each line, sampled at unit steps."""
+    h, w = maps.shape
+    half = math.ceil(math.hypot(w, h))
+    normal = np.c_[np.cos(theta), np.sin(theta)]
+    origin = normal * rho[:, None]
+    direction = np.c_[-normal[:, 1], normal[:, 0]]
+    t = np.arange(-half, half + 1, dtype=np.float64)
+    x = np.round(origin[:, 0:1] + direction[:, 0:1] * t).astype(np.intp)
+    y = np.round(origin[:, 1:2] + direction[:, 1:2] * t).astype(np.intp)
+    inside = (x >= 0) & (x < w) & (y >= 0) & (y < h)
+    nb = np.broadcast_to(normal_bin(direction)[:, None], x.shape)
+    hit = maps.oriented[nb, np.clip(y, 0, h - 1), np.clip(x, 0, w - 1)].astype(bool) & inside
+    cumsum = np.zeros((len(rho), 2 * half + 2), np.int32)
+    np.cumsum(hit, axis=1, out=cumsum[:, 1:])
+    return cumsum, origin, direction, half
+
+
+def plausible(corners: Quads, shape: tuple[int, int]) -> NDArray[np.bool_]:
+    """Convex, mostly inside the image, not tiny, no needle-sharp corners."""
+    h, w = shape
+    q = corners
+    margin = 0.03 * max(w, h)
+    inside = (q[..., 0] > -margin) & (q[..., 0] < w + margin)
+    inside &= (q[..., 1] > -margin) & (q[..., 1] < h + margin)
+    e = np.roll(q, -1, axis=1) - q
+    cross = e[..., 0] * np.roll(e, -1, axis=1)[..., 1] - e[..., 1] * np.roll(e, -1, axis=1)[..., 0]
+    convex = np.all(cross > 0, axis=1) | np.all(cross < 0, axis=1)
+    length = np.hypot(e[..., 0], e[..., 1])
+    nxt = np.roll(length, -1, axis=1)
+    sine = np.abs(cross) / np.maximum(length * nxt, 1e-9)
+    x, y = q[..., 0], q[..., 1]
+    area = np.abs(np.sum(x * np.roll(y, -1, axis=1) - y * np.roll(x, -1, axis=1), axis=1)) / 2
+    return np.asarray(
+        np.all(inside, axis=1)
+        & convex
+        & np.all(sine > math.sin(math.radians(28)), axis=1)
+        & np.all(length > 0.06 * min(w, h), axis=1)
+        & (area > 0.03 * w * h),
+        np.bool_,
+    )
+
+
+def region_quads(small: NDArray[np.uint8], maps: EdgeMaps) -> Quads:
+    """Quads around large regions: Otsu on lightness and saturation, and closed edges."""
+    h, w = maps.shape
+    hsv = cv2.cvtColor(small, cv2.COLOR_BGR2HSV)
+    grey = cv2.GaussianBlur(hsv[..., 2], (5, 5), 0)
+    sat = cv2.GaussianBlur(hsv[..., 1], (5, 5), 0)
+    masks = []
+    for channel in (grey, sat):
+        _, m = cv2.threshold(channel, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+        masks += [m, 255 - m]
+    closed = cv2.dilate(maps.edges, np.ones((3, 3), np.uint8))
+    masks.append(255 - closed)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
+    out: list[NDArray[np.float64]] = []
+    min_area = 0.03 * w * h
+    for m in masks:
+        m = cv2.morphologyEx(m, cv2.MORPH_OPEN, kernel)
+        contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        contours = sorted(contours, key=cv2.contourArea, reverse=True)[:3]
+        for c in contours:
+            if cv2.contourArea(c) < min_area:
+                break
+            quad = hull_to_quad(cv2.convexHull(c).reshape(-1, 2).astype(np.float64))
+            if quad is not None:
+                out.append(quad)
+    if not out:
+        return np.empty((0, 4, 2))
+    quads = np.array(out)
+    return quads[plausible(quads, (h, w))]
+
+
+def hull_to_quad(hull: NDArray[np.float64]) -> NDArray[np.float64] | None:
+    """Cut a convex polygon down to four sides, each time dropping the side whose removal
+    (extending its neighbours to meet) adds the least area.  Rounded and clipped corners
+    disappear first, which is exactly what a card's outline needs."""
+    eps = 0.004 * cv2.arcLength(hull.astype(np.float32), True)
+    poly = cv2.approxPolyDP(hull.astype(np.float32), eps, True).reshape(-1, 2).astype(np.float64)
+    if polygon_area(poly) <= 0 or len(poly) < 4:
+        return None
+    if _signed(poly) < 0:
+        poly = poly[::-1]
+    while len(poly) > 4:
+        n = len(poly)
+        best, best_cost, best_pt = -1, math.inf, None
+        for k in range(n):
+            p0, p1, p2, p3 = poly[k - 1], poly[k], poly[(k + 1) % n], poly[(k + 2) % n]
+            x = _cross_lines(p0, p1, p2, p3)
+            if x is None:
+                continue
+            cost = abs(_tri(p1, x, p2))
+            if cost < best_cost:
+                best, best_cost, best_pt = k, cost, x
+        if best < 0 or best_pt is None:
+            return None
+        k = best
+        poly[k] = best_pt
+        poly = np.delete(poly, (k + 1) % n, axis=0)
+    return poly
+
+
+def _signed(p: NDArray[np.float64]) -> float:
+    x, y = p[:, 0], p[:, 1]
+    return float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
+
+
+def _tri(a: NDArray[np.float64], b: NDArray[np.float64], c: NDArray[np.float64]) -> float:
+    return float((b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])) / 2
+
+
+def _cross_lines(
+    p0: NDArray[np.float64],
+    p1: NDArray[np.float64],
+    p2: NDArray[np.float64],
+    p3: NDArray[np.float64],
+) -> NDArray[np.float64] | None:
+    """Where the line p0-p1 extended forward meets the line p3-p2 extended backward."""
+    d1 = p1 - p0
+    d2 = p2 - p3
+    den = d1[0] * d2[1] - d1[1] * d2[0]
+    if abs(den) < 1e-9:
+        return None
+    s = ((p3[0] - p0[0]) * d2[1] - (p3[1] - p0[1]) * d2[0]) / den
+    t = ((p3[0] - p0[0]) * d1[1] - (p3[1] - p0[1]) * d1[0]) / den
+    if s < 1 or t < 1:  # the neighbours diverge: cutting here would not enclose the hull
+        return None
+    return np.asarray(p0 + d1 * s, np.float64)

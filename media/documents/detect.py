@@ -1,0 +1,126 @@
+"""Find the one document in a camera frame: its four corners, or None.
+
+Candidates come from a downscaled copy (oriented Hough lines and segmented regions, see
+``candidates``); the cheap edge cues of ``scoring`` keep the most promising, all its cues rank
+those, and the best is refined on the full-resolution frame (``refine``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from .candidates import hough_lines, plausible, quads_from_lines, region_quads
+from .edges import edge_maps, side_contrast, side_support
+from .geometry import canonical_quads, order_corners
+from .refine import refine_quad, search_radius
+from .scoring import edge_features, edge_score, features, score
+
+WORK_SIZE = 400  # long side of the working image, in pixels (rounded to an integer factor)
+_CANNY = (8.0, 16.0)
+_PRESELECT = 60  # candidates that get every cue, after a first cut on the cheap ones
+_TRIES = 3
+_MIN_SUPPORT = 0.45  # mean fraction of the sides with edges, below which nothing is a document
+_MIN_SCORE = -4.5  # best score below which the frame holds no document (pure noise: < -6.9)
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Ranked candidate outlines on the working image."""
+
+    factor: int  # full-resolution pixels per working pixel
+    quads: NDArray[np.float64]  # N x 4 x 2, working image
+    features: NDArray[np.float64]  # N x len(scoring.FEATURES)
+    scores: NDArray[np.float64]  # N, best first
+
+
+def detect_quad(image: NDArray[np.uint8]) -> NDArray[np.float32] | None:
+    """Corners (TL, TR, BR, BL; 4 x 2 float32, image pixel coordinates) of the document in a
+    BGR uint8 frame, or None when no document stands out."""
+    _check(image)
+    found = candidates(image)
+    if found is None:
+        return None
+    for k in range(min(_TRIES, len(found.quads))):
+        if found.scores[k] < _MIN_SCORE:
+            break
+        refined = _refine(image, found.quads[k], found.factor)
+        if refined is not None:
+            return order_corners(refined)
+    return None
+
+
+def candidates(image: NDArray[np.uint8]) -> Candidates | None:
+    """All plausible outlines of the frame, ranked; None when there is none at all."""
+    h, w = image.shape[:2]
+    factor = max(1, round(max(h, w) / WORK_SIZE))
+    small = np.asarray(
+        cv2.resize(image, (w // factor, h // factor), interpolation=cv2.INTER_AREA), np.uint8
+    )
+    maps = edge_maps(small, *_CANNY)
+    shape = maps.shape
+    min_votes = int(0.06 * min(shape)) + 4
+    quads, support = quads_from_lines(hough_lines(maps, min_votes), maps)
+    regions = region_quads(small, maps)
+    if len(regions):
+        quads = np.concatenate([quads, regions])
+        support = np.concatenate([support, side_support(maps, regions)])
+    if len(quads) == 0:
+        return None
+    valid = support[..., 0].mean(axis=1) >= _MIN_SUPPORT
+    if not valid.any():
+        return None
+    quads, support = canonical_quads(quads[valid]), support[valid]
+    keep = _distinct_best(quads, edge_score(edge_features(quads, support, shape)), _PRESELECT)
+    quads, support = quads[keep], support[keep]
+    feats = features(quads, support, side_contrast(maps, quads), shape)
+    scores = score(feats)
+    order = _distinct_best(quads, scores, len(quads))
+    return Candidates(factor, quads[order], feats[order], scores[order])
+
+
+def _refine(
+    image: NDArray[np.uint8], quad: NDArray[np.float64], factor: int
+) -> NDArray[np.float64] | None:
+    """Fit the sides of a working-image candidate on the full image."""
+    full = (quad + 0.5) * factor - 0.5
+    tolerance = max(1.0, 0.4 * factor)
+    coarse = refine_quad(image, full, search_radius(factor), tolerance)
+    fine = refine_quad(image, coarse.quad, 3 + factor // 2, tolerance)
+    if not plausible(fine.quad[None], image.shape[:2])[0]:
+        return None
+    return fine.quad
+
+
+def _distinct_best(
+    quads: NDArray[np.float64], scores: NDArray[np.float64], count: int
+) -> list[int]:
+    """Indices of the best-scoring quads (in canonical corner order), skipping near-duplicates
+    of those already taken."""
+    order = np.argsort(-scores, kind="stable")[: 4 * count]
+    q = quads[order]
+    size = np.ptp(q, axis=1).max(axis=1)
+    taken = np.zeros(len(q), bool)
+    chosen: list[int] = []
+    for k in range(len(q)):
+        if len(chosen) == count:
+            break
+        if taken[k]:
+            continue
+        chosen.append(int(order[k]))
+        taken |= np.abs(q - q[k]).max(axis=(1, 2)) <= 0.03 * size[k]
+    return chosen
+
+
+def _check(image: object) -> None:
+    if not isinstance(image, np.ndarray):
+        raise ValueError(f"detect_quad expects a numpy array, got {type(image).__name__}")
+    if image.dtype != np.uint8:
+        raise ValueError(f"detect_quad expects a uint8 BGR image, got dtype {image.dtype}")
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"detect_quad expects an H x W x 3 BGR image, got shape {image.shape}")
+    if min(image.shape[:2]) < 32:
+        raise ValueError(f"detect_quad needs an image of at least 32 x 32, got shape {image.shape}")

@@ -1,0 +1,141 @@
+"""Document localisation: corner order, the SmartDoc metric, detection on seeded frames."""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+
+from bench.synthetic_documents import make_frames
+from media.documents import detect_quad
+from media.documents.geometry import document_frame_iou, order_corners, polygon_area
+
+
+def _rectangle(
+    width: float, height: float, degrees: float, centre: tuple[float, float]
+) -> NDArray[np.float64]:
+    """TL, TR, BR, BL of a rectangle turned clockwise on screen by ``degrees``."""
+    c, s = math.cos(math.radians(degrees)), math.sin(math.radians(degrees))
+    corners = np.array([[-width, -height], [width, -height], [width, height], [-width, height]]) / 2
+    return np.asarray(corners @ np.array([[c, s], [-s, c]]) + np.array(centre), np.float64)
+
+
+@pytest.mark.parametrize("degrees", [0.0, 12.0, -30.0, 44.0])
+def test_order_corners_keeps_own_top_left_below_45_degrees(degrees: float) -> None:
+    quad = _rectangle(300, 200, degrees, (400, 300))
+    shuffled = quad[[2, 0, 3, 1]]
+    np.testing.assert_allclose(order_corners(shuffled), quad, atol=1e-3)
+
+
+def test_order_corners_of_a_quarter_turn_starts_top_left_on_screen() -> None:
+    quad = _rectangle(300, 200, 90.0, (400, 300))  # the document's own TL is now top right
+    ordered = order_corners(quad)
+    np.testing.assert_allclose(ordered, quad[[3, 0, 1, 2]], atol=1e-3)
+    assert ordered[0, 0] < ordered[1, 0] and ordered[0, 1] < ordered[3, 1]
+
+
+def test_order_corners_of_upside_down_document_is_screen_order() -> None:
+    quad = _rectangle(300, 200, 180.0, (400, 300))
+    np.testing.assert_allclose(order_corners(quad), quad[[2, 3, 0, 1]], atol=1e-3)
+
+
+def test_order_corners_of_a_perspective_quad() -> None:
+    quad = np.array([[120.0, 80.0], [520.0, 110.0], [560.0, 420.0], [60.0, 380.0]])
+    np.testing.assert_allclose(order_corners(quad[::-1]), quad)
+    np.testing.assert_allclose(order_corners(np.roll(quad, 1, axis=0)), quad)
+
+
+def test_order_corners_rejects_other_counts() -> None:
+    with pytest.raises(ValueError, match="order_corners needs 4 points, got 3"):
+        order_corners(np.zeros((3, 2)))
+
+
+def test_identical_quad_scores_one_in_any_corner_order() -> None:
+    truth = np.array([[100.0, 50.0], [500.0, 80.0], [520.0, 400.0], [80.0, 380.0]])
+    assert document_frame_iou(truth, truth) == pytest.approx(1.0)
+    assert document_frame_iou(np.roll(truth, 2, axis=0), truth) == pytest.approx(1.0)
+    assert document_frame_iou(truth[::-1], truth) == pytest.approx(1.0)
+
+
+def test_shifted_rectangle_scores_its_overlap() -> None:
+    truth = _rectangle(100, 100, 0.0, (50, 50))
+    shifted = truth + np.array([10.0, 0.0])
+    assert document_frame_iou(shifted, truth) == pytest.approx(9000 / 11000)
+    half = truth + np.array([50.0, 50.0])
+    assert document_frame_iou(half, truth) == pytest.approx(2500 / 17500)
+
+
+def test_metric_is_measured_in_the_document_frame() -> None:
+    """A prediction shifted by 10 % of the page in the rectified frame scores 0.9 / 1.1
+    whatever the perspective, though its overlap in the image is different."""
+    truth = np.array([[200.0, 100.0], [440.0, 120.0], [600.0, 460.0], [40.0, 440.0]], np.float32)
+    square = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], np.float32)
+    to_image = cv2.getPerspectiveTransform(square, truth)
+    moved = cv2.perspectiveTransform((square + np.array([0.0, 0.1], np.float32))[None], to_image)[0]
+    assert document_frame_iou(moved, truth) == pytest.approx(0.9 / 1.1, abs=1e-4)
+    image_iou = _raster_iou(moved, truth)
+    assert abs(image_iou - 0.9 / 1.1) > 0.02
+
+
+def test_disjoint_quad_scores_zero() -> None:
+    truth = _rectangle(100, 100, 0.0, (50, 50))
+    assert document_frame_iou(truth + 300.0, truth) == 0.0
+
+
+def _raster_iou(a: NDArray[np.floating], b: NDArray[np.floating]) -> float:
+    masks = []
+    for quad in (a, b):
+        m = np.zeros((600, 700), np.uint8)
+        cv2.fillPoly(m, [np.round(np.asarray(quad) * 8).astype(np.int32)], 1, shift=3)
+        masks.append(m.astype(bool))
+    return float((masks[0] & masks[1]).sum() / (masks[0] | masks[1]).sum())
+
+
+def test_polygon_area_of_a_rectangle() -> None:
+    assert polygon_area(_rectangle(30, 20, 33.0, (0, 0))) == pytest.approx(600.0)
+
+
+def test_detects_documents_on_seeded_frames() -> None:
+    scores = []
+    for frame in make_frames(30, seed=424242):
+        quad = detect_quad(frame.image)
+        assert quad is None or (quad.shape == (4, 2) and quad.dtype == np.float32)
+        scores.append(0.0 if quad is None else document_frame_iou(quad, frame.quad))
+    assert float(np.mean(scores)) >= 0.95, np.round(scores, 3).tolist()
+
+
+def test_detected_corners_come_top_left_first() -> None:
+    frame = next(iter(make_frames(1, seed=5)))
+    quad = detect_quad(frame.image)
+    assert quad is not None
+    np.testing.assert_array_equal(quad, order_corners(quad))
+
+
+@pytest.mark.parametrize("shape", [(480, 640, 3), (1080, 1920, 3)])
+def test_blank_and_noise_frames_have_no_document(shape: tuple[int, int, int]) -> None:
+    rng = np.random.default_rng(3)
+    assert detect_quad(np.full(shape, 200, np.uint8)) is None
+    assert detect_quad(rng.integers(0, 256, shape, dtype=np.uint8)) is None
+    grain = np.clip(rng.normal(128, 20, shape), 0, 255).astype(np.uint8)
+    assert detect_quad(grain) is None
+
+
+def test_rejects_non_uint8_image() -> None:
+    with pytest.raises(ValueError, match="expects a uint8 BGR image, got dtype float32"):
+        detect_quad(np.zeros((480, 640, 3), np.float32))
+
+
+@pytest.mark.parametrize("shape", [(480, 640), (480, 640, 4), (480, 640, 1)])
+def test_rejects_images_that_are_not_three_channel(shape: tuple[int, ...]) -> None:
+    with pytest.raises(ValueError, match=r"expects an H x W x 3 BGR image, got shape"):
+        detect_quad(np.zeros(shape, np.uint8))
+
+
+def test_rejects_tiny_images_and_non_arrays() -> None:
+    with pytest.raises(ValueError, match="at least 32 x 32"):
+        detect_quad(np.zeros((16, 640, 3), np.uint8))
+    with pytest.raises(ValueError, match="expects a numpy array, got list"):
+        detect_quad([[0, 0, 0]])  # type: ignore[arg-type]
