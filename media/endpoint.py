@@ -1,0 +1,101 @@
+"""Where sessions' media live, behind a seam that can move them to worker processes.
+
+:class:`MediaEndpoint` is all the rest of the server sees of media: SDP strings in and
+out, role names, session ids, snapshot images (numpy arrays, picklable) and failures as
+stable error codes. Nothing else crosses it (no tracks, no peer connections, no app
+state), so the next scaling step is a
+``WorkerMediaEndpoint`` with the same methods that starts one worker process per core,
+places each session on the least-loaded worker (sticky by session id), sends these
+calls as messages over a pipe and relays ``on_failure`` back as ``(session_id, role,
+code)``. Clients already talk media straight to whichever process answered their offer:
+the answer carries that process's own ICE candidates. This module ships the in-process
+version, :class:`LocalMediaEndpoint`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from media.aiortc_internals import check_compatible
+from media.errors import MediaError
+from media.relay import RelaySession, RelaySettings
+from media.snapshot import SnapshotFailed
+
+EndpointFailureHandler = Callable[[str, str, MediaError], Awaitable[None] | None]
+
+
+class MediaEndpoint(Protocol):
+    async def answer(self, session_id: str, role: str, offer_sdp: str) -> str: ...
+
+    async def snapshot(self, session_id: str, role: str, index: int = 0) -> npt.NDArray[np.uint8]:
+        ...
+
+    async def leave(self, session_id: str, role: str) -> None: ...
+
+    async def end(self, session_id: str) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class LocalMediaEndpoint:
+    """Every session's media in this process and event loop."""
+
+    def __init__(
+        self,
+        settings: RelaySettings | None = None,
+        roles: tuple[str, str] = ("citizen", "clerk"),
+        on_failure: EndpointFailureHandler | None = None,
+    ) -> None:
+        check_compatible()
+        self.settings = settings or RelaySettings()
+        self._roles = roles
+        self._on_failure = on_failure
+        self._sessions: dict[str, RelaySession] = {}
+
+    def session(self, session_id: str) -> RelaySession | None:
+        return self._sessions.get(session_id)
+
+    async def answer(self, session_id: str, role: str, offer_sdp: str) -> str:
+        relay = self._sessions.get(session_id)
+        if relay is None:
+            relay = RelaySession(
+                session_id, self._roles, self.settings, self._failure_handler(session_id)
+            )
+            self._sessions[session_id] = relay
+        return await relay.connect(role, offer_sdp)
+
+    async def snapshot(self, session_id: str, role: str, index: int = 0) -> npt.NDArray[np.uint8]:
+        relay = self._sessions.get(session_id)
+        if relay is None:
+            raise SnapshotFailed(f"no media for session {session_id}")
+        return await relay.snapshot(role, index)
+
+    async def leave(self, session_id: str, role: str) -> None:
+        relay = self._sessions.get(session_id)
+        if relay is not None:
+            await relay.disconnect(role)
+
+    async def end(self, session_id: str) -> None:
+        relay = self._sessions.pop(session_id, None)
+        if relay is not None:
+            await relay.close()
+
+    async def close(self) -> None:
+        relays = list(self._sessions.values())
+        self._sessions.clear()
+        await asyncio.gather(*(relay.close() for relay in relays))
+
+    def _failure_handler(
+        self, session_id: str
+    ) -> Callable[[str, MediaError], Awaitable[None] | None]:
+        def handle(role: str, error: MediaError) -> Awaitable[None] | None:
+            if self._on_failure is None:
+                return None
+            return self._on_failure(session_id, role, error)
+
+        return handle
