@@ -12,16 +12,31 @@ import socketio
 import structlog
 from aiohttp import web
 
-from server import app_keys, routes_auth, routes_catalogue, routes_devices, routes_ops
+from media.endpoint import LocalMediaEndpoint
+from media.errors import MediaError
+from media.relay import RelaySettings
+from server import (
+    app_keys,
+    routes_auth,
+    routes_catalogue,
+    routes_devices,
+    routes_ice,
+    routes_ops,
+)
 from server.catalogue import KioskConfig
 from server.catalogue_loader import load_kiosk_config
 from server.http_support import errors_middleware, origin_middleware
+from server.ice import server_ice_servers
 from server.metrics import Metrics
+from server.queue_journal import DbJournal
 from server.settings import REPO_ROOT, Settings
 from server.sms import LogSmsSender, SmsSender
 from server.storage.blobs import BlobStore, sweep_orphans
 from server.storage.database import Database
-from signaling.role_namespace import NAMESPACE_ROLES, RoleNamespace
+from signaling.memory_store import MemoryStore
+from signaling.namespaces import CitizenNamespace, ClerkNamespace, SupervisorNamespace
+from signaling.notifier import SocketNotifier
+from signaling.queue_service import QueueService, QueueTimings
 
 log = structlog.get_logger("xiaowu.app")
 CLIENT_WEB = REPO_ROOT / "client_web"
@@ -53,13 +68,31 @@ def create_app(settings: Settings, *, config: KioskConfig | None = None,
         logger=False,
         engineio_logger=False,
     )
-    for namespace, roles in NAMESPACE_ROLES.items():
-        sio.register_namespace(RoleNamespace(app, namespace, roles))
+    journal = DbJournal(app[app_keys.DB])
+    media = (LocalMediaEndpoint(RelaySettings(ice_servers=server_ice_servers(settings)),
+                                on_failure=lambda sid, role, error: _media_failed(app, sid, role,
+                                                                                  error))
+             if settings.media_mode == "server" else None)
+    queue = QueueService(
+        MemoryStore(), config, SocketNotifier(sio), journal,
+        QueueTimings(offer_timeout=settings.offer_timeout_s, wrap_up=settings.wrap_up_s,
+                     grace=settings.grace_s, miss_limit=settings.miss_limit),
+        media=media,
+    )
+    if media is not None:
+        app[app_keys.MEDIA] = media
+    for namespace in ("/kiosk", "/citizen"):
+        sio.register_namespace(CitizenNamespace(app, namespace, queue, journal))
+    sio.register_namespace(ClerkNamespace(app, queue, journal))
+    sio.register_namespace(SupervisorNamespace(app, queue, journal))
     sio.attach(app)
     app[app_keys.SIO] = sio
+    app[app_keys.JOURNAL] = journal
+    app[app_keys.QUEUE] = queue
+    app.cleanup_ctx.append(_queue_ctx)
 
     for table in (routes_ops.routes, routes_auth.routes, routes_devices.routes,
-                  routes_catalogue.routes):
+                  routes_catalogue.routes, routes_ice.routes):
         app.router.add_routes(table)
     _add_static(app, CLIENT_WEB)
     return app
@@ -81,6 +114,24 @@ async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
         await db.upgrade()
     yield
     await db.close()
+
+
+async def _queue_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The journal writer runs while the app does; the queue's timers stop first, then
+    every session's media."""
+    journal = app[app_keys.JOURNAL]
+    journal.start()
+    yield
+    await app[app_keys.QUEUE].close()
+    if app_keys.MEDIA in app:
+        await app[app_keys.MEDIA].close()
+    await journal.close()
+
+
+async def _media_failed(app: web.Application, session_id: str, role: str,
+                        error: MediaError) -> None:
+    log.warning("media.failed", session=session_id, role=role, code=error.code)
+    await app[app_keys.QUEUE].media_failed(session_id, role, error.code, error.message)
 
 
 async def _blob_sweep_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -9,12 +9,15 @@ from aiohttp import web
 if TYPE_CHECKING:
     import socketio
 
+    from media.endpoint import LocalMediaEndpoint
     from server.catalogue import KioskConfig
     from server.metrics import Metrics
+    from server.queue_journal import DbJournal
     from server.settings import Settings
     from server.sms import SmsSender
     from server.storage.blobs import BlobStore
     from server.storage.database import Database
+    from signaling.queue_service import QueueService
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 DB: web.AppKey[Database] = web.AppKey("db")
@@ -23,3 +26,6 @@ KIOSK_CONFIG: web.AppKey[KioskConfig] = web.AppKey("kiosk_config")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 SMS: web.AppKey[SmsSender] = web.AppKey("sms")
 SIO: web.AppKey[socketio.AsyncServer] = web.AppKey("sio")
+QUEUE: web.AppKey[QueueService] = web.AppKey("queue")
+MEDIA: web.AppKey[LocalMediaEndpoint] = web.AppKey("media")
+JOURNAL: web.AppKey[DbJournal] = web.AppKey("journal")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -48,6 +49,17 @@ class Settings(BaseSettings):
     otp_ttl_s: int = Field(5 * 60, gt=0)
     otp_max_attempts: int = Field(5, ge=1)
     blob_sweep_grace_s: int = Field(3600, ge=0)
+
+    offer_timeout_s: float = Field(20.0, gt=0)
+    wrap_up_s: float = Field(30.0, ge=0)
+    grace_s: float = Field(30.0, ge=0)
+    miss_limit: int = Field(2, ge=1)
+
+    media_mode: Literal["server", "p2p"] = "server"
+    stun_urls: list[str] = Field(default_factory=list)
+    turn_urls: list[str] = Field(default_factory=list)
+    turn_secret: str | None = None
+    turn_ttl_s: int = Field(6 * 3600, gt=0)
 
     log_json: bool = False
 

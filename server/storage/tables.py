@@ -103,3 +103,47 @@ blobs = sa.Table(
     sa.Column("content_type", sa.String(64), nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
 )
+
+queue_tickets = sa.Table(
+    "queue_tickets",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("matter", sa.String(64), nullable=False, index=True),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("hut_id", sa.String(64), nullable=True),
+    sa.Column("region", sa.String(16), nullable=False),
+    sa.Column("priority", sa.String(16), nullable=False),
+    sa.Column("owner", sa.String(160), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False, index=True),
+    sa.Column("closed_at", UTCDateTime, nullable=True),
+    sa.Column("close_reason", sa.String(64), nullable=True),
+)
+
+service_sessions = sa.Table(
+    "service_sessions",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("ticket_id", sa.String(32), nullable=False, index=True),
+    sa.Column("clerk", sa.String(64), nullable=False, index=True),
+    sa.Column("matter", sa.String(64), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=True),
+    sa.Column("end_reason", sa.String(64), nullable=True),
+    sa.Column("offered_at", UTCDateTime, nullable=False, index=True),
+    sa.Column("accepted_at", UTCDateTime, nullable=True),
+    sa.Column("active_at", UTCDateTime, nullable=True),
+    sa.Column("ended_at", UTCDateTime, nullable=True),
+    sa.Column("wait_s", sa.Float, nullable=True),
+    sa.Column("handle_s", sa.Float, nullable=True),
+)
+
+clerk_events = sa.Table(
+    "clerk_events",
+    metadata,
+    sa.Column("id", BigID, primary_key=True, autoincrement=True),
+    sa.Column("clerk", sa.String(64), nullable=False, index=True),
+    sa.Column("old", sa.String(16), nullable=False),
+    sa.Column("new", sa.String(16), nullable=False),
+    sa.Column("reason", sa.String(64), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False, index=True),
+)

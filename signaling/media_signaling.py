@@ -1,0 +1,43 @@
+"""How a session's ``webrtc.*`` events reach the media: the server's endpoint, or the
+other participant.
+
+With the server in the media path (the default), each participant negotiates with the
+server: its offer is answered by the media endpoint and the answer goes back to it
+alone. The endpoint does not trickle and needs none (its answer carries its candidates;
+clients gather before they offer), so candidates sent to it are acknowledged and
+dropped. In ``p2p`` mode, kept for deployments that cannot carry media centrally (no
+recording, no stream snapshots then), events are relayed to the other participant.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from server.errors import BadRequest
+
+
+class AnsweringEndpoint(Protocol):
+    """The part of ``media.endpoint.MediaEndpoint`` signaling needs."""
+
+    async def answer(self, session_id: str, role: str, offer_sdp: str) -> str: ...
+    async def end(self, session_id: str) -> None: ...
+
+
+def role_of(participant: str) -> str:
+    return "clerk" if participant.startswith("clerk:") else "citizen"
+
+
+async def negotiate(endpoint: AnsweringEndpoint, session_id: str, participant: str,
+                    event: str, data: dict[str, Any]) -> dict[str, Any] | None:
+    """Handle one ``webrtc.*`` event addressed to the server's media.
+
+    Returns the ``webrtc.answer`` payload to send back to the participant, or None when
+    nothing goes back.
+    """
+    if event == "webrtc.offer":
+        sdp = await endpoint.answer(session_id, role_of(participant), str(data["sdp"]))
+        return {"session_id": session_id, "type": "answer", "sdp": sdp, "from": "server"}
+    if event == "webrtc.answer":
+        raise BadRequest("服务器只接受 offer", "the server answers; send an offer",
+                         code="unexpected_answer")
+    return None  # candidates and restarts: the next offer carries them

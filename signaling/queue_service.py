@@ -1,0 +1,631 @@
+"""The queue's shell: the pure dispatcher and the presence and session machines wired
+to a state store, timers, a notifier and a journal.
+
+Every change runs under one lock, so the decisions of one process are serial; across
+nodes, the store's atomic ``claim_offer`` keeps a ticket to one clerk. After any change
+that can free a clerk or add a ticket, :meth:`_dispatch` runs the pure ``match`` on a
+fresh snapshot. Position updates are coalesced and go only to citizens whose place or
+estimate changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import structlog
+
+from server.catalogue import KioskConfig
+from server.errors import BadRequest, Conflict, Forbidden, NotFound
+from server.principals import Principal
+from signaling.dispatcher import match, next_escalation_at
+from signaling.estimate import HandleTimeAverager
+from signaling.journal import Journal
+from signaling.media_signaling import AnsweringEndpoint, negotiate, role_of
+from signaling.notifier import Notifier
+from signaling.presence import MissReason, PresenceState
+from signaling.protocol import QueueJoin
+from signaling.queue_views import QueueViews
+from signaling.replay import ReplayLog
+from signaling.sessions import Outcome, Session, SessionState
+from signaling.store import ClerkRecord, QueueStore, TicketRecord
+from signaling.tickets import Channel, Priority, Ticket, build_pools
+from signaling.timers import Timers
+
+log = structlog.get_logger("xiaowu.queue")
+P = PresenceState
+S = SessionState
+
+
+@dataclass(frozen=True)
+class QueueTimings:
+    offer_timeout: float = 20.0
+    wrap_up: float = 30.0
+    grace: float = 30.0
+    miss_limit: int = 2
+    position_debounce: float = 0.3
+    dashboard_interval: float = 1.0
+
+
+def clerk_key(clerk_id: str) -> str:
+    return f"clerk:{clerk_id}"
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(8)}"
+
+
+class QueueService:
+    def __init__(self, store: QueueStore, config: KioskConfig, notifier: Notifier,
+                 journal: Journal, timings: QueueTimings | None = None,
+                 clock: Callable[[], float] = time.time,
+                 media: AnsweringEndpoint | None = None) -> None:
+        self.store = store
+        self.config = config
+        self.notifier = notifier
+        self.journal = journal
+        self.timings = timings or QueueTimings()
+        self.clock = clock
+        self.media = media
+        self.averager = HandleTimeAverager({m.code: m.expected_minutes for m in config.matters})
+        self.views = QueueViews(config, self.averager)
+        self._lock = asyncio.Lock()
+        self.timers = Timers(self._lock)
+        self._replay: dict[str, ReplayLog] = {}
+        self._sent: dict[str, tuple[int, int | None]] = {}
+        self._overview: list[dict[str, Any]] | None = None
+
+    async def close(self) -> None:
+        await self.timers.close()
+
+    # ---- clerks ------------------------------------------------------------------
+
+    async def clerk_online(self, principal: Principal) -> dict[str, Any]:
+        clerk_id = principal.subject.removeprefix("clerk:")
+        async with self._lock:
+            self.timers.cancel(f"grace:{clerk_key(clerk_id)}")
+            record = await self.store.get_clerk(clerk_id)
+            skills = frozenset(principal.skills)
+            jurisdictions = frozenset(principal.jurisdictions)
+            if record is None:
+                record = ClerkRecord(clerk_id, principal.display_name, skills, jurisdictions)
+            else:
+                record = replace(record, display_name=principal.display_name, skills=skills,
+                                 jurisdictions=jurisdictions)
+            await self.store.put_clerk(record)
+            self._positions_soon()
+            return self.views.clerk(record)
+
+    async def clerk_offline(self, clerk_id: str) -> None:
+        """The clerk's last socket closed: a session waits out the grace period; an
+        unanswered offer is withdrawn without counting as a miss."""
+        async with self._lock:
+            record = await self.store.get_clerk(clerk_id)
+            if record is None:
+                return
+            if record.session_id is not None:
+                self.timers.schedule(f"grace:{clerk_key(clerk_id)}", self.timings.grace,
+                                     lambda: self._clerk_lost(clerk_id))
+                return
+            if record.offer_id is not None:
+                await self._withdraw_offer(record.offer_id, "clerk_disconnected")
+                record = await self._clerk(clerk_id)
+            if record.state is not P.OFFLINE:
+                await self._move(record, P.OFFLINE, "disconnected")
+            self._positions_soon()
+
+    async def set_presence(self, clerk_id: str, state: str) -> dict[str, Any]:
+        async with self._lock:
+            record = await self._clerk(clerk_id)
+            wanted = P(state)
+            if record.state is not wanted:
+                if record.state is P.WRAP_UP:
+                    self.timers.cancel(f"wrapup:{clerk_id}")
+                record = await self._move(record, wanted, "clerk")
+            if wanted is P.AVAILABLE:
+                await self._dispatch()
+            return self.views.clerk(record)
+
+    async def wrapup_done(self, clerk_id: str) -> dict[str, Any]:
+        async with self._lock:
+            record = await self._clerk(clerk_id)
+            if record.state is not P.WRAP_UP:
+                raise Conflict("当前不在整理状态", "not in wrap-up", code="not_in_wrap_up")
+            await self._end_wrap_up(clerk_id, "clerk_ended_wrap_up")
+            return self.views.clerk(await self._clerk(clerk_id))
+
+    async def _end_wrap_up(self, clerk_id: str, reason: str) -> None:
+        self.timers.cancel(f"wrapup:{clerk_id}")
+        record = await self._clerk(clerk_id)
+        if record.state is P.WRAP_UP:
+            await self._move(record, P.AVAILABLE, reason)
+            await self._dispatch()
+
+    async def _clerk(self, clerk_id: str) -> ClerkRecord:
+        record = await self.store.get_clerk(clerk_id)
+        if record is None:
+            raise NotFound("工作人员不在线", f"clerk {clerk_id} is not connected",
+                           code="clerk_not_online")
+        return record
+
+    async def _move(self, record: ClerkRecord, new: PresenceState, reason: str,
+                    *, miss: MissReason | None = None, **changes: Any) -> ClerkRecord:
+        """The one place a clerk's presence changes: validate, persist, log, tell them."""
+        presence = record.presence(self.timings.miss_limit)
+        now = self.clock()
+        event = (presence.miss(miss, now=now) if miss is not None
+                 else presence.transition(new, reason=reason, now=now))
+        record = replace(record.with_presence(presence), **changes)
+        await self.store.put_clerk(record)
+        self.journal.presence(event)
+        log.info("clerk.presence", clerk=record.id, transition=f"{event.old} -> {event.new}",
+                 reason=event.reason)
+        await self.notifier.send(clerk_key(record.id), "presence",
+                                 {"state": str(record.state), "reason": event.reason})
+        return record
+
+    # ---- citizens ----------------------------------------------------------------
+
+    async def join(self, owner: str, principal: Principal, body: QueueJoin) -> dict[str, Any]:
+        async with self._lock:
+            existing = await self.store.ticket_of(owner)
+            if existing is not None:
+                if existing.ticket.matter != body.matter:
+                    raise Conflict("您已在排队中", "already queued for another matter",
+                                   code="already_queued",
+                                   detail={"ticket_id": existing.ticket.id})
+                return await self._ticket_view(existing)
+            record = self._new_ticket(owner, principal, body)
+            await self.store.add_ticket(record)
+            self.journal.ticket_opened(record)
+            log.info("ticket.open", ticket=record.ticket.id, matter=record.ticket.matter,
+                     owner=owner, priority=str(record.ticket.priority))
+            await self._dispatch()
+            current = await self.store.get_ticket(record.ticket.id)
+            return await self._ticket_view(current or record)
+
+    def _new_ticket(self, owner: str, principal: Principal, body: QueueJoin) -> TicketRecord:
+        try:
+            matter = self.config.matter(body.matter)
+        except KeyError:
+            raise NotFound("没有该事项", f"no matter {body.matter!r}",
+                           code="matter_unknown") from None
+        if principal.role == "kiosk":
+            assert principal.hut_id is not None
+            hut = self.config.hut(principal.hut_id)
+            if not hut.allows(matter.code):
+                raise Forbidden("本晓屋不办理该事项", "this hut does not offer the matter",
+                                code="matter_not_offered")
+            region, channel = hut.region, Channel.KIOSK
+        else:
+            region = body.region or self.config.region_chain(self.config.regions[0].code)[-1].code
+            channel = Channel.MOBILE
+        try:
+            chain = [(r.code, str(r.level)) for r in self.config.region_chain(region)]
+        except KeyError:
+            raise BadRequest("未知的行政区划", f"unknown region {region!r}",
+                             code="unknown_region") from None
+        pools = build_pools(chain, [str(level) for level in matter.levels],
+                            self.config.partner_codes)
+        ticket = Ticket(
+            id=new_id("t"), matter=matter.code, category=matter.category, channel=channel,
+            priority=Priority(body.priority), created_at=self.clock(),
+            escalation_seconds=float(matter.escalation_seconds), pools=pools,
+            hut_id=principal.hut_id,
+        )
+        return TicketRecord(ticket=ticket, owner=owner, region=region)
+
+    async def leave(self, owner: str, reason: str = "left") -> bool:
+        async with self._lock:
+            return await self._drop_ticket(owner, reason)
+
+    async def citizen_offline(self, owner: str) -> None:
+        async with self._lock:
+            if await self.store.ticket_of(owner) is not None:
+                self.timers.schedule(f"grace:{owner}", self.timings.grace,
+                                     lambda: self._citizen_lost(owner))
+
+    async def _citizen_lost(self, owner: str) -> None:
+        await self._drop_ticket(owner, "citizen_lost")
+
+    async def _drop_ticket(self, owner: str, reason: str) -> bool:
+        record = await self.store.ticket_of(owner)
+        if record is None:
+            return False
+        self.timers.cancel(f"grace:{owner}")
+        if record.session_id is not None:
+            session = await self.store.get_session(record.session_id)
+            if session is not None and session.state is S.OFFERED:
+                await self._withdraw_offer(session.session_id, reason)
+            elif session is not None:
+                await self._end_session(session, Outcome.ABANDONED, reason)
+                return True
+        await self.store.remove_ticket(record.ticket.id)
+        self._sent.pop(record.ticket.id, None)
+        self.journal.ticket_closed(record.ticket.id, reason, self.clock())
+        log.info("ticket.close", ticket=record.ticket.id, reason=reason)
+        await self._dispatch()
+        return True
+
+    async def _ticket_view(self, record: TicketRecord) -> dict[str, Any]:
+        tickets = await self.store.tickets()
+        clerks = await self.store.clerks()
+        paused = await self.store.paused()
+        return self.views.ticket(record, tickets, clerks, paused, self.clock())
+
+    # ---- offers and sessions ----------------------------------------------------
+
+    async def _dispatch(self) -> None:
+        now = self.clock()
+        clerks = {c.id: c for c in await self.store.clerks()}
+        if not any(c.state is P.AVAILABLE and c.offer_id is None for c in clerks.values()):
+            # Nobody can take an offer: matching and widening wait until someone can
+            # (a clerk becoming available dispatches again, with widening as of then).
+            self.timers.cancel("escalate")
+            self._positions_soon()
+            return
+        records = {r.ticket.id: r for r in await self.store.tickets()}
+        offers = match([r.ticket for r in records.values()],
+                       [c.snapshot() for c in clerks.values()], now,
+                       await self.store.paused(), offer_timeout=self.timings.offer_timeout)
+        for offer in offers:
+            await self._offer(records[offer.ticket_id], clerks[offer.clerk_id], now)
+        self._schedule_escalation(list(records.values()), now)
+        self._positions_soon()
+
+    async def _offer(self, record: TicketRecord, clerk: ClerkRecord, now: float) -> None:
+        ticket = record.ticket
+        session = Session(new_id("s"), ticket_id=ticket.id, clerk_id=clerk.id,
+                          ticket_created_at=ticket.created_at, offered_at=now)
+        presence = clerk.presence(self.timings.miss_limit)
+        event = presence.transition(P.OFFERED, reason="offer", now=now)
+        offered = replace(clerk.with_presence(presence), offer_id=session.session_id)
+        if not await self.store.claim_offer(ticket.id, offered, session):
+            return  # another node took the ticket or the clerk first
+        self.journal.presence(event)
+        self.journal.session(session, None, ticket.matter)
+        log.info("offer.made", session=session.session_id, ticket=ticket.id, clerk=clerk.id)
+        await self.notifier.send(clerk_key(clerk.id), "presence",
+                                 {"state": str(P.OFFERED), "reason": "offer"})
+        await self.notifier.send(clerk_key(clerk.id), "offer",
+                                 self.views.offer(session, record, now,
+                                                  self.timings.offer_timeout))
+        await self.notifier.send(record.owner, "queue.update",
+                                 {"ticket_id": ticket.id, "state": "offered"})
+        self._sent.pop(ticket.id, None)
+        sid = session.session_id
+        self.timers.schedule(f"offer:{sid}", self.timings.offer_timeout,
+                             lambda: self._offer_missed(sid, MissReason.TIMEOUT))
+
+    async def _owned_session(self, clerk_id: str, session_id: str) -> Session:
+        session = await self.store.get_session(session_id)
+        if session is None or session.state is S.ENDED:
+            raise NotFound("该服务已结束", "no such open offer or session",
+                           code="session_gone")
+        if session.clerk_id != clerk_id:
+            raise Forbidden("这不是您的服务", "the offer or session is another clerk's",
+                            code="not_assigned")
+        return session
+
+    async def accept(self, clerk_id: str, offer_id: str) -> dict[str, Any]:
+        async with self._lock:
+            session = await self._owned_session(clerk_id, offer_id)
+            if session.state is not S.OFFERED:
+                raise Conflict("已接受", "offer already accepted", code="offer_gone")
+            self.timers.cancel(f"offer:{offer_id}")
+            now = self.clock()
+            record = await self._ticket_of_session(session)
+            for state, reason in ((S.ACCEPTED, "accepted"), (S.CONNECTING, "signaling")):
+                event = session.transition(state, reason=reason, now=now)
+                self.journal.session(session, event, record.ticket.matter)
+            await self.store.put_session(session)
+            clerk = await self._move(await self._clerk(clerk_id), P.BUSY, "accepted",
+                                     offer_id=None, session_id=session.session_id)
+            self._sent.pop(record.ticket.id, None)
+            self._replay[clerk_key(clerk_id)] = ReplayLog()
+            self._replay[record.owner] = ReplayLog()
+            started = self.views.session_started(session, record, clerk)
+            await self._send_numbered(clerk_key(clerk_id), "session.started",
+                                      {**started, "role": "clerk"})
+            await self._send_numbered(record.owner, "session.started",
+                                      {**started, "role": "citizen"})
+            self._positions_soon()
+            return started
+
+    async def decline(self, clerk_id: str, offer_id: str) -> None:
+        async with self._lock:
+            session = await self._owned_session(clerk_id, offer_id)
+            if session.state is not S.OFFERED:
+                raise Conflict("已接受", "offer already accepted", code="offer_gone")
+            await self._offer_missed(offer_id, MissReason.DECLINED)
+
+    async def _offer_missed(self, offer_id: str, reason: MissReason) -> None:
+        session = await self.store.get_session(offer_id)
+        if session is None or session.state is not S.OFFERED:
+            return
+        self.timers.cancel(f"offer:{offer_id}")
+        record = await self._close_offer(session, str(reason))
+        clerk = await self._clerk(session.clerk_id)
+        missed = clerk.missed | {record.ticket.id} if record is not None else clerk.missed
+        await self._move(clerk, P.AVAILABLE, str(reason), miss=reason, offer_id=None,
+                         missed=missed)
+        await self.notifier.send(clerk_key(clerk.id), "offer.withdrawn",
+                                 {"offer_id": offer_id, "reason": str(reason)})
+        await self._dispatch()
+
+    async def _withdraw_offer(self, offer_id: str, reason: str) -> None:
+        """End an unanswered offer for a reason that is not the clerk's (no miss)."""
+        session = await self.store.get_session(offer_id)
+        if session is None or session.state is not S.OFFERED:
+            return
+        self.timers.cancel(f"offer:{offer_id}")
+        await self._close_offer(session, reason)
+        clerk = await self.store.get_clerk(session.clerk_id)
+        if clerk is not None and clerk.offer_id == offer_id:
+            await self._move(clerk, P.AVAILABLE, "offer_withdrawn", offer_id=None)
+            await self.notifier.send(clerk_key(clerk.id), "offer.withdrawn",
+                                     {"offer_id": offer_id, "reason": reason})
+
+    async def _close_offer(self, session: Session, reason: str) -> TicketRecord | None:
+        record = await self.store.get_ticket(session.ticket_id)
+        event = session.transition(S.ENDED, reason=reason, now=self.clock(),
+                                   outcome=Outcome.ABANDONED)
+        self.journal.session(session, event, record.ticket.matter if record else "")
+        await self.store.remove_session(session.session_id)
+        if record is not None:
+            record = replace(record, ticket=replace(record.ticket, offered_to=None),
+                             session_id=None)
+            await self.store.put_ticket(record)
+        return record
+
+    async def _ticket_of_session(self, session: Session) -> TicketRecord:
+        record = await self.store.get_ticket(session.ticket_id)
+        if record is None:
+            raise NotFound("该服务已结束", "the ticket is gone", code="session_gone")
+        return record
+
+    async def connected(self, participant: str, session_id: str) -> dict[str, Any]:
+        """A participant reports media flowing: the session becomes active."""
+        async with self._lock:
+            session, _ = await self._participant_session(participant, session_id)
+            if session.state is S.CONNECTING:
+                record = await self._ticket_of_session(session)
+                event = session.transition(S.ACTIVE, reason="media", now=self.clock())
+                self.journal.session(session, event, record.ticket.matter)
+                await self.store.put_session(session)
+                for party in (clerk_key(session.clerk_id), record.owner):
+                    await self._send_numbered(party, "session.state",
+                                              {"session_id": session_id, "state": "active"})
+            return {"session_id": session_id, "state": str(session.state)}
+
+    async def end(self, clerk_id: str, session_id: str, outcome: str, reason: str) -> None:
+        async with self._lock:
+            session = await self._owned_session(clerk_id, session_id)
+            if session.state is S.OFFERED:
+                raise Conflict("尚未接受", "offer not accepted yet", code="not_accepted")
+            await self._end_session(session, Outcome(outcome), reason or "clerk_ended")
+
+    async def _end_session(self, session: Session, outcome: Outcome, reason: str) -> None:
+        now = self.clock()
+        record = await self._ticket_of_session(session)
+        event = session.transition(S.ENDED, reason=reason, now=now, outcome=outcome)
+        self.journal.session(session, event, record.ticket.matter)
+        await self.store.remove_session(session.session_id)
+        self._end_media(session.session_id)
+        await self.store.remove_ticket(record.ticket.id)
+        self.journal.ticket_closed(record.ticket.id, f"session_{outcome}", now)
+        if outcome is Outcome.COMPLETED and session.handle_seconds is not None:
+            self.averager.observe(record.ticket.matter, session.handle_seconds)
+        ended = {"session_id": session.session_id, "outcome": str(outcome), "reason": reason}
+        for party in (clerk_key(session.clerk_id), record.owner):
+            self.timers.cancel(f"grace:{party}")
+            await self._send_numbered(party, "session.ended", ended)
+        clerk = await self.store.get_clerk(session.clerk_id)
+        if clerk is not None and clerk.state is P.BUSY:
+            await self._move(clerk, P.WRAP_UP, "session_ended", session_id=None)
+            clerk_id = clerk.id
+            self.timers.schedule(f"wrapup:{clerk_id}", self.timings.wrap_up,
+                                 lambda: self._end_wrap_up(clerk_id, "wrap_up_elapsed"))
+            await self.notifier.send(clerk_key(clerk_id), "wrapup",
+                                     {"seconds": self.timings.wrap_up})
+        self._positions_soon()
+
+    async def _clerk_lost(self, clerk_id: str) -> None:
+        """The clerk stayed away past the grace period: the citizen goes back to the head
+        of the queue and the session ends as failed."""
+        clerk = await self.store.get_clerk(clerk_id)
+        if clerk is None or clerk.session_id is None:
+            return
+        session = await self.store.get_session(clerk.session_id)
+        if session is not None and session.state is not S.ENDED:
+            record = await self._ticket_of_session(session)
+            event = session.transition(S.ENDED, reason="clerk_lost", now=self.clock(),
+                                       outcome=Outcome.FAILED)
+            self.journal.session(session, event, record.ticket.matter)
+            await self.store.remove_session(session.session_id)
+            self._end_media(session.session_id)
+            requeued = replace(record, session_id=None, ticket=replace(
+                record.ticket, offered_to=None, requeued_at_head=True))
+            await self.store.put_ticket(requeued)
+            await self._send_numbered(record.owner, "session.ended", {
+                "session_id": session.session_id, "outcome": str(Outcome.FAILED),
+                "reason": "clerk_lost", "requeued": True})
+            self._sent.pop(record.ticket.id, None)
+        await self._move(await self._clerk(clerk_id), P.OFFLINE, "clerk_lost", session_id=None)
+        await self._dispatch()
+
+    # ---- signaling relay and resume -------------------------------------------------
+
+    async def _participant_session(self, participant: str,
+                                   session_id: str) -> tuple[Session, str]:
+        """The session and the other party, if ``participant`` is in it."""
+        session = await self.store.get_session(session_id)
+        refused = Forbidden("您不在该会话中", "not a participant of this session",
+                            code="not_in_session")
+        if session is None or session.state in (S.OFFERED, S.ENDED):
+            raise refused
+        record = await self.store.get_ticket(session.ticket_id)
+        parties = {clerk_key(session.clerk_id), record.owner if record else ""}
+        if participant not in parties:
+            raise refused
+        (other,) = parties - {participant}
+        return session, other
+
+    async def relay(self, participant: str, session_id: str, event: str,
+                    data: dict[str, Any]) -> dict[str, Any]:
+        """Route a ``webrtc.*`` event: to the server's media, or (p2p) the other side."""
+        async with self._lock:
+            _, other = await self._participant_session(participant, session_id)
+            if self.media is None:
+                await self._send_numbered(other, event, {**data, "from": role_of(participant)})
+                return {}
+        # Negotiation gathers ICE candidates: never under the queue's lock.
+        answer = await negotiate(self.media, session_id, participant, event, data)
+        if answer is None:
+            return {"ignored": event == "webrtc.candidate"}
+        async with self._lock:
+            await self._participant_session(participant, session_id)
+            await self._send_numbered(participant, "webrtc.answer", answer)
+        return {}
+
+    async def media_failed(self, session_id: str, role: str, code: str, message: str) -> None:
+        """A participant's media leg failed: tell them, so the page offers again."""
+        async with self._lock:
+            session = await self.store.get_session(session_id)
+            if session is None or session.state is S.ENDED:
+                return
+            record = await self.store.get_ticket(session.ticket_id)
+            party = clerk_key(session.clerk_id) if role == "clerk" else (
+                record.owner if record else None)
+            if party is not None:
+                await self._send_numbered(party, "media.failed", {
+                    "session_id": session_id, "code": code, "message": message})
+
+    def _end_media(self, session_id: str) -> None:
+        media = self.media
+        if media is not None:
+            self.timers.background(f"media-end:{session_id}", lambda: media.end(session_id))
+
+    async def _send_numbered(self, participant: str, event: str, data: dict[str, Any]) -> None:
+        numbered = self._replay.setdefault(participant, ReplayLog()).append(event, data)
+        await self.notifier.send(participant, event, numbered.payload())
+
+    async def resume(self, participant: str, last_seq: int) -> dict[str, Any]:
+        """A participant is back: cancel its grace timer and replay what it missed."""
+        async with self._lock:
+            self.timers.cancel(f"grace:{participant}")
+            replay_log = self._replay.get(participant)
+            missed = replay_log.since(last_seq) if replay_log is not None else []
+            snapshot = await self._snapshot_for(participant)
+            if missed is None:
+                return {"resync": True, **snapshot}
+            for numbered in missed:
+                await self.notifier.send(participant, numbered.event, numbered.payload())
+            if "ticket" in snapshot:
+                self._sent.pop(snapshot["ticket"]["ticket_id"] if snapshot["ticket"] else "",
+                               None)
+                self._positions_soon()
+            return {"replayed": len(missed), **snapshot}
+
+    async def _snapshot_for(self, participant: str) -> dict[str, Any]:
+        if participant.startswith("clerk:"):
+            clerk = await self.store.get_clerk(participant.removeprefix("clerk:"))
+            return self.views.clerk(clerk) if clerk is not None else {}
+        record = await self.store.ticket_of(participant)
+        return {"ticket": None if record is None else await self._ticket_view(record)}
+
+    # ---- positions, escalation, overview --------------------------------------------
+
+    def _schedule_escalation(self, records: list[TicketRecord], now: float) -> None:
+        times = [t for r in records if r.ticket.offered_to is None
+                 and (t := next_escalation_at(r.ticket, now)) is not None]
+        if times:
+            self.timers.schedule("escalate", min(times) - now + 0.001, self._dispatch)
+        else:
+            self.timers.cancel("escalate")
+
+    def _positions_soon(self) -> None:
+        """Coalesce: one push of positions per debounce interval, one dashboard per second."""
+        if not self.timers.pending("positions"):
+            self.timers.schedule("positions", self.timings.position_debounce,
+                                 self._push_positions)
+        if not self.timers.pending("dashboard"):
+            self.timers.schedule("dashboard", self.timings.dashboard_interval,
+                                 self._push_dashboard)
+
+    async def _push_positions(self) -> None:
+        records = await self.store.tickets()
+        clerks = await self.store.clerks()
+        paused = await self.store.paused()
+        for ticket_id, view in self.views.waiting(records, clerks, paused,
+                                                  self.clock()).items():
+            key = (view["position"], view["estimate_minutes"])
+            if self._sent.get(ticket_id) != key:
+                self._sent[ticket_id] = key
+                await self.notifier.send(view.pop("owner"), "queue.update", view)
+        overview = self.views.overview(records, paused)
+        if overview != self._overview:
+            self._overview = overview
+            await self.notifier.all_clerks("queue.overview", {"queues": overview})
+
+    async def _push_dashboard(self) -> None:
+        dashboard = self.views.dashboard(await self.store.tickets(), await self.store.clerks(),
+                                         await self.store.paused(), self.clock())
+        await self.notifier.supervisors("dashboard", dashboard)
+
+    async def overview(self) -> list[dict[str, Any]]:
+        async with self._lock:
+            return self.views.overview(await self.store.tickets(), await self.store.paused())
+
+    async def dashboard(self) -> dict[str, Any]:
+        async with self._lock:
+            return self.views.dashboard(await self.store.tickets(), await self.store.clerks(),
+                                        await self.store.paused(), self.clock())
+
+    # ---- supervisor controls ----------------------------------------------------------
+
+    async def pause(self, matter: str, paused: bool) -> None:
+        async with self._lock:
+            try:
+                self.config.matter(matter)
+            except KeyError:
+                raise NotFound("没有该事项", f"no matter {matter!r}",
+                               code="matter_unknown") from None
+            await self.store.set_paused(matter, paused)
+            await self._dispatch()
+
+    async def move(self, ticket_id: str, to: str) -> None:
+        async with self._lock:
+            record = await self._waiting_ticket(ticket_id)
+            ticket = (replace(record.ticket, requeued_at_head=True) if to == "head"
+                      else replace(record.ticket, requeued_at_head=False,
+                                   created_at=self.clock()))
+            await self.store.put_ticket(replace(record, ticket=ticket))
+            await self._dispatch()
+
+    async def assign(self, ticket_id: str, clerk_id: str) -> None:
+        async with self._lock:
+            record = await self._waiting_ticket(ticket_id, allow_offered=True)
+            await self._clerk(clerk_id)
+            if record.session_id is not None:
+                await self._withdraw_offer(record.session_id, "reassigned")
+                record = await self._waiting_ticket(ticket_id)
+            await self.store.put_ticket(replace(
+                record, ticket=replace(record.ticket, assigned_clerk=clerk_id)))
+            await self._dispatch()
+
+    async def _waiting_ticket(self, ticket_id: str, *,
+                              allow_offered: bool = False) -> TicketRecord:
+        record = await self.store.get_ticket(ticket_id)
+        if record is None:
+            raise NotFound("没有该排队号", f"no ticket {ticket_id}", code="ticket_unknown")
+        if record.session_id is not None:
+            session = await self.store.get_session(record.session_id)
+            if not (allow_offered and session is not None and session.state is S.OFFERED):
+                raise Conflict("该市民已在办理中", "the ticket is already being served",
+                               code="ticket_in_session")
+        return record

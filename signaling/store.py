@@ -1,0 +1,89 @@
+"""The queue's state store: the one place tickets, clerk presence, offers and sessions
+live between events.
+
+The interface is async and record-shaped so that a Redis implementation (several
+nodes) can run the same test suite as the in-memory one. ``claim_offer`` is the one
+operation that must be atomic across nodes: a ticket is offered to at most one clerk
+and a clerk holds at most one offer, even when two dispatchers race.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Protocol
+
+from signaling.dispatcher import Clerk
+from signaling.presence import ClerkPresence, PresenceState
+from signaling.sessions import Session
+from signaling.tickets import Ticket
+
+
+@dataclass(frozen=True, slots=True)
+class ClerkRecord:
+    """A clerk as the queue knows them: who they are and their presence fields."""
+
+    id: str
+    """The clerk's username; also the dispatcher's clerk id."""
+    display_name: str
+    skills: frozenset[str]
+    jurisdictions: frozenset[str]
+    state: PresenceState = PresenceState.OFFLINE
+    consecutive_misses: int = 0
+    idle_since: float | None = None
+    sessions_today: int = 0
+    missed: frozenset[str] = field(default_factory=frozenset)
+    offer_id: str | None = None
+    session_id: str | None = None
+
+    def presence(self, miss_limit: int) -> ClerkPresence:
+        return ClerkPresence(self.id, state=self.state,
+                             consecutive_misses=self.consecutive_misses,
+                             idle_since=self.idle_since, sessions_today=self.sessions_today,
+                             miss_limit=miss_limit)
+
+    def with_presence(self, presence: ClerkPresence) -> ClerkRecord:
+        return replace(self, state=presence.state,
+                       consecutive_misses=presence.consecutive_misses,
+                       idle_since=presence.idle_since, sessions_today=presence.sessions_today)
+
+    def snapshot(self) -> Clerk:
+        return Clerk(self.id, self.skills, self.jurisdictions, self.state, self.idle_since,
+                     self.sessions_today, self.missed)
+
+
+@dataclass(frozen=True, slots=True)
+class TicketRecord:
+    """A waiting ticket and who it belongs to (the participant key of the citizen side)."""
+
+    ticket: Ticket
+    owner: str
+    region: str
+    session_id: str | None = None
+    """The offer/session currently attached, if any."""
+
+
+class QueueStore(Protocol):
+    async def add_ticket(self, record: TicketRecord) -> None: ...
+    async def get_ticket(self, ticket_id: str) -> TicketRecord | None: ...
+    async def put_ticket(self, record: TicketRecord) -> None: ...
+    async def remove_ticket(self, ticket_id: str) -> TicketRecord | None: ...
+    async def tickets(self) -> list[TicketRecord]: ...
+    async def ticket_of(self, owner: str) -> TicketRecord | None: ...
+
+    async def put_clerk(self, record: ClerkRecord) -> None: ...
+    async def get_clerk(self, clerk_id: str) -> ClerkRecord | None: ...
+    async def clerks(self) -> list[ClerkRecord]: ...
+
+    async def claim_offer(self, ticket_id: str, offered: ClerkRecord, session: Session) -> bool:
+        """Atomically: if the ticket waits without an offer and the clerk is still
+        available without one, store ``offered`` (the clerk already moved to ``offered``
+        with ``offer_id`` set), mark the ticket offered and store ``session``. Otherwise
+        change nothing and return False."""
+        ...
+
+    async def put_session(self, session: Session) -> None: ...
+    async def get_session(self, session_id: str) -> Session | None: ...
+    async def remove_session(self, session_id: str) -> None: ...
+
+    async def paused(self) -> frozenset[str]: ...
+    async def set_paused(self, matter: str, paused: bool) -> None: ...
