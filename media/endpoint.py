@@ -23,6 +23,13 @@ import numpy.typing as npt
 
 from media.aiortc_internals import check_compatible
 from media.errors import MediaError
+from media.recorder import (
+    RecordingSettings,
+    RecordingStateError,
+    Segment,
+    SegmentHandler,
+    SessionRecorder,
+)
 from media.relay import RelaySession, RelaySettings
 from media.snapshot import SnapshotFailed
 
@@ -37,6 +44,10 @@ class MediaEndpoint(Protocol):
 
     async def leave(self, session_id: str, role: str) -> None: ...
 
+    async def start_recording(self, session_id: str, *, consent_id: str) -> None: ...
+
+    async def stop_recording(self, session_id: str) -> list[Segment]: ...
+
     async def end(self, session_id: str) -> None: ...
 
     async def close(self) -> None: ...
@@ -50,12 +61,17 @@ class LocalMediaEndpoint:
         settings: RelaySettings | None = None,
         roles: tuple[str, str] = ("citizen", "clerk"),
         on_failure: EndpointFailureHandler | None = None,
+        recording: RecordingSettings | None = None,
+        on_segment: SegmentHandler | None = None,
     ) -> None:
         check_compatible()
         self.settings = settings or RelaySettings()
         self._roles = roles
         self._on_failure = on_failure
+        self._recording = recording
+        self._on_segment = on_segment
         self._sessions: dict[str, RelaySession] = {}
+        self._recorders: dict[str, SessionRecorder] = {}
 
     def session(self, session_id: str) -> RelaySession | None:
         return self._sessions.get(session_id)
@@ -80,12 +96,30 @@ class LocalMediaEndpoint:
         if relay is not None:
             await relay.disconnect(role)
 
+    async def start_recording(self, session_id: str, *, consent_id: str) -> None:
+        """Record every track of the session from now on; see :mod:`media.recorder`."""
+        relay = self._sessions.get(session_id)
+        if self._recording is None or relay is None:
+            state = "not configured" if self._recording is None else "without media"
+            raise RecordingStateError(state, "start")
+        if session_id in self._recorders:
+            raise RecordingStateError(self._recorders[session_id].state, "start")
+        recorder = SessionRecorder(relay, self._recording, self._on_segment)
+        await recorder.start(consent_id=consent_id)
+        self._recorders[session_id] = recorder
+
+    async def stop_recording(self, session_id: str) -> list[Segment]:
+        recorder = self._recorders.pop(session_id, None)
+        return [] if recorder is None else await recorder.stop()
+
     async def end(self, session_id: str) -> None:
+        await self.stop_recording(session_id)
         relay = self._sessions.pop(session_id, None)
         if relay is not None:
             await relay.close()
 
     async def close(self) -> None:
+        await asyncio.gather(*(self.stop_recording(sid) for sid in list(self._recorders)))
         relays = list(self._sessions.values())
         self._sessions.clear()
         await asyncio.gather(*(relay.close() for relay in relays))

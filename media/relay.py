@@ -61,11 +61,25 @@ class RelaySession:
         self._on_failure = on_failure
         self._peers: dict[str, ParticipantPeer] = {}
         self._sources: dict[SourceKey, Source] = {}
+        self._watchers: list[Callable[[Source], None]] = []
         self._lock = asyncio.Lock()
         self._closed = False
 
     def peer(self, role: str) -> ParticipantPeer | None:
         return self._peers.get(role)
+
+    def watch_sources(self, watcher: Callable[[Source], None]) -> Callable[[], None]:
+        """Call ``watcher`` with every source now and with each new one (the recorder);
+        returns the function that stops watching."""
+        self._watchers.append(watcher)
+        for source in list(self._sources.values()):
+            watcher(source)
+
+        def unwatch() -> None:
+            if watcher in self._watchers:
+                self._watchers.remove(watcher)
+
+        return unwatch
 
     async def connect(self, role: str, offer_sdp: str) -> str:
         """Answer ``role``'s offer (first join or reconnect) and return the answer SDP."""
@@ -137,6 +151,8 @@ class RelaySession:
         source = self._sources.get(key)
         if source is None:
             source = self._sources[key] = Source(key, self.settings.bitrate)
+            for watcher in list(self._watchers):
+                watcher(source)
         return source
 
     def _attach(self, key: SourceKey, receiver: RTCRtpReceiver) -> None:

@@ -1,0 +1,197 @@
+"""Client peers for the relay benchmark: one process hosting many peers, driven over stdio.
+
+Each peer sends one video and one audio track replayed from pre-encoded clips (no
+encoder runs here) and taps its receivers for encoded frames (no decoder runs either),
+so this process costs little next to the server it measures. A frame is known by its
+clip index: a sent frame's index is logged with its send time; a received frame is
+looked up by its bytes (pass-through is bit-exact) or, with ``--decode`` (the
+transcoding baseline changes the bytes), decoded and read from the frame number drawn
+in its pixels. Times are ``time.monotonic()``, which all processes on the machine share.
+
+Protocol: one JSON object per line on stdin, one reply per line on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import fractions
+import json
+import struct
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import av
+from aiortc import (
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
+from aiortc.mediastreams import MediaStreamError
+
+from media.aiortc_internals import EncodedFrame, on_rtcp_feedback, tap_encoded_frames
+from media.synthetic import read_frame_number
+
+Log = list[tuple[int, float]]
+
+
+def load_clip(path: Path) -> list[bytes]:
+    data = path.read_bytes()
+    frames, offset = [], 0
+    while offset < len(data):
+        (size,) = struct.unpack_from(">I", data, offset)
+        frames.append(data[offset + 4: offset + 4 + size])
+        offset += 4 + size
+    return frames
+
+
+def save_clip(path: Path, frames: list[bytes] | tuple[bytes, ...]) -> None:
+    path.write_bytes(b"".join(struct.pack(">I", len(f)) + f for f in frames))
+
+
+class TimedReplay(MediaStreamTrack):
+    """Replays frames in real time, logging (clip index, send time); a keyframe request
+    restarts at frame 0, the only keyframe. After the last frame it goes on from 1."""
+
+    def __init__(self, kind: str, frames: list[bytes], clock_rate: int, period: float) -> None:
+        super().__init__()
+        self.kind = kind
+        self.frames = frames
+        self.log: Log = []
+        self._clock_rate = clock_rate
+        self._period = period
+        self._ticks = round(clock_rate * period)
+        self._index = 0
+        self._count = 0
+        self._start: float | None = None
+
+    def request_keyframe(self) -> None:
+        self._index = 0
+
+    async def recv(self) -> av.Packet[Any]:
+        if self.readyState != "live":
+            raise MediaStreamError
+        now = time.monotonic()
+        if self._start is None:
+            self._start = now
+        wait = self._start + self._count * self._period - now
+        if wait > 0:
+            await asyncio.sleep(wait)
+        index = self._index
+        self._index = index + 1 if index + 1 < len(self.frames) else 1
+        packet = av.Packet(self.frames[index])
+        packet.pts = self._count * self._ticks
+        packet.time_base = fractions.Fraction(1, self._clock_rate)
+        self._count += 1
+        self.log.append((index, time.monotonic()))
+        return packet
+
+
+class Receiver:
+    """What arrived on one receiving track: (clip index, arrival time) per video frame."""
+
+    def __init__(self, kind: str, index_of: dict[bytes, int], decode: bool) -> None:
+        self.kind = kind
+        self.log: Log = []
+        self.count = 0
+        self.unknown = 0
+        self._index_of = index_of
+        self._decoder: Any = av.CodecContext.create("libvpx", "r") if decode else None
+
+    def take(self, frame: EncodedFrame) -> None:
+        now = time.monotonic()
+        self.count += 1
+        if self.kind != "video":
+            return
+        index = self._index_of.get(frame.data)
+        if index is None and self._decoder is not None:
+            try:
+                for picture in self._decoder.decode(av.Packet(frame.data)):
+                    index = read_frame_number(picture.to_ndarray(format="bgr24"))
+            except av.FFmpegError:
+                index = None
+        if index is None:
+            self.unknown += 1
+        else:
+            self.log.append((index, now))
+
+
+class Clients:
+    def __init__(self, video: list[bytes], audio: list[bytes], decode: bool) -> None:
+        self.video = video
+        self.audio = audio
+        self.decode = decode
+        self.index_of = {data: n for n, data in enumerate(video)}
+        self.peers: dict[str, RTCPeerConnection] = {}
+        self.senders: dict[str, TimedReplay] = {}
+        self.receivers: dict[str, Receiver] = {}
+
+    def _peer(self, peer_id: str) -> RTCPeerConnection:
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.peers[peer_id] = pc
+        tracks = [TimedReplay("video", self.video, 90_000, 1 / 30),
+                  TimedReplay("audio", self.audio, 48_000, 0.02)]
+        vp8 = [c for c in RTCRtpSender.getCapabilities("video").codecs
+               if c.name in ("VP8", "rtx")]
+        for track in tracks:
+            transceiver = pc.addTransceiver(track, direction="sendrecv")
+            if track.kind == "video":
+                transceiver.setCodecPreferences(vp8)
+            on_rtcp_feedback(transceiver.sender, track.request_keyframe)
+            receiver = Receiver(track.kind, self.index_of, self.decode)
+            tap_encoded_frames(transceiver.receiver, receiver.take)
+            self.senders[f"{peer_id}/{track.kind}"] = track
+            self.receivers[f"{peer_id}/{track.kind}"] = receiver
+        return pc
+
+    async def handle(self, request: dict[str, Any]) -> dict[str, Any]:
+        op = request["op"]
+        if op == "offer":
+            pc = self._peer(request["id"])
+            await pc.setLocalDescription(await pc.createOffer())
+            return {"sdp": pc.localDescription.sdp}
+        if op == "accept":
+            await self.peers[request["id"]].setRemoteDescription(
+                RTCSessionDescription(request["sdp"], "answer"))
+            return {}
+        if op == "answer":
+            pc = self._peer(request["id"])
+            await pc.setRemoteDescription(RTCSessionDescription(request["sdp"], "offer"))
+            await pc.setLocalDescription(await pc.createAnswer())
+            return {"sdp": pc.localDescription.sdp}
+        if op == "report":
+            return {
+                "sent": {k: t.log for k, t in self.senders.items() if t.kind == "video"},
+                "received": {k: r.log for k, r in self.receivers.items() if r.kind == "video"},
+                "counts": {k: r.count for k, r in self.receivers.items()},
+                "unknown": sum(r.unknown for r in self.receivers.values()),
+            }
+        if op == "close":
+            await asyncio.gather(*(pc.close() for pc in self.peers.values()))
+            return {}
+        raise ValueError(f"unknown op {op!r}")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--video", type=Path, required=True)
+    parser.add_argument("--audio", type=Path, required=True)
+    parser.add_argument("--decode", action="store_true")
+    args = parser.parse_args()
+    clients = Clients(load_clip(args.video), load_clip(args.audio), args.decode)
+    loop = asyncio.get_running_loop()
+    print(json.dumps({"ready": True}), flush=True)
+    while line := await loop.run_in_executor(None, sys.stdin.readline):
+        request = json.loads(line)
+        reply = await clients.handle(request)
+        print(json.dumps(reply), flush=True)
+        if request["op"] == "close":
+            break
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

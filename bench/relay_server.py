@@ -1,0 +1,101 @@
+"""The server side of the relay benchmark, alone in its process, driven over stdio.
+
+``--mode passthrough`` is the product: :class:`media.endpoint.LocalMediaEndpoint`.
+``--mode transcode`` is the baseline the issue names: per participant a peer connection
+whose received tracks are decoded by aiortc and fanned out through
+``aiortc.contrib.media.MediaRelay`` to the other participant's peer connection, which
+re-encodes them. Each participant offers, the server answers, in both modes.
+
+Protocol: ``{"session", "role", "offer"}`` per line on stdin; ``{"answer"}`` back.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from typing import Any
+
+from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.contrib.media import MediaRelay
+
+from media.endpoint import LocalMediaEndpoint
+
+ROLES = ("citizen", "clerk")
+
+
+class LateTrack(MediaStreamTrack):
+    """An outgoing track whose source (the other participant's relayed track) may only
+    exist after this participant's answer was sent."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+        self._source: asyncio.Future[MediaStreamTrack] = (
+            asyncio.get_running_loop().create_future())
+
+    def set_source(self, track: MediaStreamTrack) -> None:
+        if not self._source.done():
+            self._source.set_result(track)
+
+    async def recv(self) -> Any:
+        source = await self._source
+        return await source.recv()
+
+
+class TranscodingEndpoint:
+    def __init__(self) -> None:
+        self._relay = MediaRelay()
+        self._pcs: list[RTCPeerConnection] = []
+        self._outgoing: dict[tuple[str, str, str], LateTrack] = {}
+        self._incoming: dict[tuple[str, str, str], MediaStreamTrack] = {}
+
+    def _outgoing_track(self, session: str, role: str, kind: str) -> LateTrack:
+        key = (session, role, kind)
+        if key not in self._outgoing:
+            self._outgoing[key] = LateTrack(kind)
+        return self._outgoing[key]
+
+    async def answer(self, session: str, role: str, offer: str) -> str:
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self._pcs.append(pc)
+        other = ROLES[1] if role == ROLES[0] else ROLES[0]
+
+        @pc.on("track")
+        def on_track(track: MediaStreamTrack) -> None:
+            relayed = self._relay.subscribe(track)
+            self._outgoing_track(session, other, track.kind).set_source(relayed)
+
+        for kind in ("video", "audio"):
+            pc.addTransceiver(self._outgoing_track(session, role, kind), direction="sendrecv")
+        await pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
+        await pc.setLocalDescription(await pc.createAnswer())
+        return str(pc.localDescription.sdp)
+
+    async def close(self) -> None:
+        await asyncio.gather(*(pc.close() for pc in self._pcs))
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--mode", choices=["passthrough", "transcode"], required=True)
+    args = parser.parse_args()
+    endpoint: LocalMediaEndpoint | TranscodingEndpoint = (
+        LocalMediaEndpoint() if args.mode == "passthrough" else TranscodingEndpoint())
+    loop = asyncio.get_running_loop()
+    print(json.dumps({"ready": True}), flush=True)
+    try:
+        while line := await loop.run_in_executor(None, sys.stdin.readline):
+            request = json.loads(line)
+            if request.get("op") == "close":
+                break
+            answer = await endpoint.answer(request["session"], request["role"], request["offer"])
+            print(json.dumps({"answer": answer}), flush=True)
+    finally:
+        await endpoint.close()
+        print(json.dumps({}), flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
