@@ -76,20 +76,34 @@ class DbJournal:
                     item.set_result(None)
 
     async def _commit(self, items: list[Insert | Update]) -> None:
+        """Fold each row's updates into its insert (same batch) or into one update, then
+        send one executemany per table and column set."""
         if not items:
             return
         inserts: dict[sa.Table, list[dict[str, Any]]] = defaultdict(list)
-        updates: list[Update] = []
+        pending: dict[tuple[sa.Table, str], dict[str, Any]] = {}
         for item in items:
             if len(item) == 2:
-                inserts[item[0]].append(item[1])
+                table, row = item
+                inserts[table].append(row)
+                if "id" in row:
+                    pending[(table, row["id"])] = row
             else:
-                updates.append(item)
+                table, row_id, values = item
+                target = pending.setdefault((table, row_id), {"id": row_id, "_update": True})
+                target.update(values)
+        updates: dict[tuple[sa.Table, tuple[str, ...]], list[dict[str, Any]]] = defaultdict(list)
+        for (table, _), row in pending.items():
+            if row.pop("_update", False):
+                columns = tuple(sorted(k for k in row if k != "id"))
+                updates[(table, columns)].append({"b_id": row.pop("id"), **row})
         async with self.db.begin() as conn:
             for table, rows in inserts.items():
                 await conn.execute(sa.insert(table), rows)
-            for table, row_id, values in updates:
-                await conn.execute(sa.update(table).where(table.c.id == row_id).values(values))
+            for (table, columns), rows in updates.items():
+                statement = (sa.update(table).where(table.c.id == sa.bindparam("b_id"))
+                             .values({c: sa.bindparam(c) for c in columns}))
+                await conn.execute(statement, rows)
 
     def ticket_opened(self, record: TicketRecord) -> None:
         ticket = record.ticket

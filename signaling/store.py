@@ -34,6 +34,7 @@ class ClerkRecord:
     missed: frozenset[str] = field(default_factory=frozenset)
     offer_id: str | None = None
     session_id: str | None = None
+    _snapshot: Clerk | None = field(default=None, init=False, compare=False, repr=False)
 
     def presence(self, miss_limit: int) -> ClerkPresence:
         return ClerkPresence(self.id, state=self.state,
@@ -47,8 +48,14 @@ class ClerkRecord:
                        idle_since=presence.idle_since, sessions_today=presence.sessions_today)
 
     def snapshot(self) -> Clerk:
-        return Clerk(self.id, self.skills, self.jurisdictions, self.state, self.idle_since,
-                     self.sessions_today, self.missed)
+        """The dispatcher's view, built once per record (records are immutable and the
+        dispatcher reads every clerk on every dispatch)."""
+        if self._snapshot is None:
+            object.__setattr__(self, "_snapshot", Clerk(
+                self.id, self.skills, self.jurisdictions, self.state, self.idle_since,
+                self.sessions_today, self.missed))
+        assert self._snapshot is not None
+        return self._snapshot
 
 
 @dataclass(frozen=True, slots=True)
