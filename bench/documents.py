@@ -1,13 +1,14 @@
 """Benchmark of document localisation on synthetic frames, against the textbook recipe.
 
-    .venv/bin/python bench/documents.py [--frames N] [--seed S]
+    .venv/bin/python bench/documents.py [--frames N] [--empty E] [--seed S]
 
 Scores ``media.documents.detect_quad`` and the usual OpenCV tutorial recipe (grey, blur,
 Canny, largest contour whose polygon approximation has four points) on the same frames with
 the SmartDoc 2015 challenge 1 metric (Jaccard index in the true document's rectified frame;
-a miss scores 0), on one core.  Prints per-category means, overall figures and, last, one
-JSON line.  Wall times include whatever else the machine is doing; the CPU time of this
-process is given beside them.
+a miss scores 0), on one core.  Empty desks (no document) are scored apart: a None there is a
+hit, a quad a false positive; the combined mean counts a hit as 1 and a false positive as 0.
+Prints per-category means, overall figures and, last, one JSON line.  Wall times include
+whatever else the machine is doing; the CPU time of this process is given beside them.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from numpy.typing import NDArray
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.synthetic_documents import make_frames
+from bench.synthetic_documents import make_empty_frames, make_frames
 from media.documents import detect_quad
 from media.documents.geometry import document_frame_iou
 
@@ -49,7 +50,7 @@ def textbook_quad(image: NDArray[np.uint8]) -> NDArray[np.float32] | None:
     return None
 
 
-def run(frames: int, seed: int) -> dict[str, object]:
+def run(frames: int, seed: int, empty: int = 0) -> dict[str, object]:
     cv2.setNumThreads(1)
     methods: dict[str, Detector] = {"ours": detect_quad, "textbook": textbook_quad}
     scores: dict[str, list[float]] = {m: [] for m in methods}
@@ -59,7 +60,9 @@ def run(frames: int, seed: int) -> dict[str, object]:
     warm = np.zeros((480, 640, 3), np.uint8)
     for detect in methods.values():  # first calls pay for lazy initialisation in OpenCV
         detect(warm)
+    false_positives: dict[str, int] = {m: 0 for m in methods}
     for frame in make_frames(frames, seed):
+        assert frame.quad is not None
         for name, detect in methods.items():
             start, start_cpu = time.perf_counter(), time.process_time()
             quad = detect(frame.image)
@@ -68,6 +71,11 @@ def run(frames: int, seed: int) -> dict[str, object]:
             score = 0.0 if quad is None else document_frame_iou(quad, frame.quad)
             scores[name].append(score)
             cells[(frame.kind, frame.background)][name].append(score)
+    for frame in make_empty_frames(empty, seed):
+        for name, detect in methods.items():
+            found = detect(frame.image) is not None
+            false_positives[name] += found
+            cells[(frame.kind, frame.background)][name].append(0.0 if found else 1.0)
 
     print(f"{'kind':<9} {'background':<11} {'n':>3} {'ours':>7} {'textbook':>9}")
     for (kind, background), per in sorted(cells.items()):
@@ -83,6 +91,7 @@ def run(frames: int, seed: int) -> dict[str, object]:
         misses = sum(1 for v in s if v == 0.0)
         median_ms, p95_ms = float(np.median(t)), float(np.percentile(t, 95))
         cpu_ms = float(np.median(cpu[name]))
+        hits = empty - false_positives[name]
         summary[name] = {
             "mean_jaccard": round(mean, 4),
             "median_jaccard": round(median, 4),
@@ -90,10 +99,14 @@ def run(frames: int, seed: int) -> dict[str, object]:
             "median_ms": round(median_ms, 2),
             "p95_ms": round(p95_ms, 2),
             "median_cpu_ms": round(cpu_ms, 2),
+            "empty_frames": empty,
+            "false_positives": false_positives[name],
+            "mean_with_empty": round((sum(s) + hits) / (len(s) + empty), 4),
         }
         print(
             f"{name:<9} mean {mean:.4f}  median {median:.4f}  misses {misses}"
             f"  {median_ms:.1f} ms median  {p95_ms:.1f} ms p95  ({cpu_ms:.1f} ms CPU median)"
+            f"  false positives {false_positives[name]}/{empty} empty desks"
         )
     ratio = float(np.mean(scores["ours"])) / max(float(np.mean(scores["textbook"])), 1e-9)
     time_ratio = float(np.median(times["ours"])) / max(float(np.median(times["textbook"])), 1e-9)
@@ -108,9 +121,10 @@ def run(frames: int, seed: int) -> dict[str, object]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, default=312, help="frames to generate (312)")
+    parser.add_argument("--empty", type=int, default=36, help="empty desks to add (36)")
     parser.add_argument("--seed", type=int, default=2015, help="seed of the frame set (2015)")
     args = parser.parse_args()
-    print(json.dumps(run(args.frames, args.seed)))
+    print(json.dumps(run(args.frames, args.seed, args.empty)))
 
 
 if __name__ == "__main__":

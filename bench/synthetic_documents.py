@@ -5,6 +5,9 @@ set's size.  Variety is deliberately wider than what a real kiosk shows (strong 
 edges, backgrounds of the paper's own colour, fingers and pens across sides), so that a
 detector tuned here is not tuned to one look.
 
+Frames of an empty desk (``make_empty_frames``: the same backgrounds, desk objects, lighting
+and optics, but no document) have ``quad`` None: a detector should find nothing there.
+
 The ground-truth quad is the outer boundary of the rendered document (the corners of the card's
 bounding rectangle when its corners are rounded), in pixel-centre coordinates: pixel ``(x, y)``
 covers ``[x - 0.5, x + 0.5] x [y - 0.5, y + 0.5]``.
@@ -33,7 +36,7 @@ Rgb = tuple[int, int, int]
 @dataclass(frozen=True)
 class SyntheticFrame:
     image: NDArray[np.uint8]  # BGR, H x W x 3
-    quad: Float  # 4 x 2, TL TR BR BL of the document as laid out (its own top-left first)
+    quad: Float | None  # 4 x 2, TL TR BR BL of the document (its own top-left first); None: empty
     size_mm: tuple[float, float]  # document width, height
     kind: str
     background: str
@@ -48,6 +51,48 @@ def make_frames(count: int, seed: int) -> Iterator[SyntheticFrame]:
         kind = KINDS[i % len(KINDS)]
         background = BACKGROUNDS[(i // len(KINDS)) % len(BACKGROUNDS)]
         yield make_frame(seed, i, kind, background)
+
+
+def make_empty_frames(count: int, seed: int) -> Iterator[SyntheticFrame]:
+    """Desks without a document, cycling through the backgrounds, each from its own seed
+    (a stream apart from ``make_frames``'s, so adding them changes no document frame)."""
+    for i in range(count):
+        yield make_empty_frame(seed, i, BACKGROUNDS[i % len(BACKGROUNDS)])
+
+
+def make_empty_frame(seed: int, index: int, background: str) -> SyntheticFrame:
+    rng = np.random.default_rng([seed, index, 1])
+    capture = "kiosk" if rng.random() < 0.45 else "phone"
+    width, height = FRAME_SIZES[rng.integers(len(FRAME_SIZES))]
+    paper = tuple(int(v) for v in rng.uniform(190, 250, 3))
+    frame = _BACKGROUNDS[background](rng, width, height, paper)  # type: ignore[arg-type]
+    px_per_mm = rng.uniform(1.0, 5.0) * width / 1280
+    nowhere = np.full((4, 2), -10.0, np.float32)  # no document for desk objects to avoid
+    effects: list[str] = []
+    if background == "clutter" or rng.random() < 0.3:
+        effects.append("objects")
+        _draw_clutter(rng, frame, nowhere, px_per_mm, under=True)
+    if rng.random() < 0.7:
+        effects.append("lighting")
+        _lighting(rng, frame)
+    if rng.random() < 0.3:
+        effects.append("shadow")
+        _soft_shadow(rng, frame)
+    image = _optics(rng, frame, effects, capture)
+    quality = int(rng.integers(40, 96))
+    ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    assert ok
+    effects.append(f"jpeg{quality}")
+    return SyntheticFrame(
+        image=np.asarray(cv2.imdecode(encoded, cv2.IMREAD_COLOR), np.uint8),
+        quad=None,
+        size_mm=(0.0, 0.0),
+        kind="none",
+        background=background,
+        capture=capture,
+        effects=tuple(effects),
+        seed=(seed, index),
+    )
 
 
 def make_frame(seed: int, index: int, kind: str, background: str) -> SyntheticFrame:

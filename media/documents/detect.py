@@ -2,7 +2,9 @@
 
 Candidates come from a downscaled copy (oriented Hough lines and segmented regions, see
 ``candidates``); the cheap edge cues of ``scoring`` keep the most promising, all its cues rank
-those, and the best is refined on the full-resolution frame (``refine``).
+those, an outline holding the best one across a uniform margin goes first (``nesting``), and
+that is refined on the full-resolution frame (``refine``), then widened to a booklet's cover
+when a rim of one colour runs around it (``rim``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from numpy.typing import NDArray
 from .candidates import hough_lines, plausible, quads_from_lines, region_quads
 from .edges import edge_maps, side_contrast, side_support
 from .geometry import canonical_quads, order_corners
+from .nesting import outermost
 from .refine import refine_quad, search_radius
+from .rim import widen_to_rim
 from .scoring import edge_features, edge_score, features, score
 
 WORK_SIZE = 400  # long side of the working image, in pixels (rounded to an integer factor)
@@ -79,6 +83,8 @@ def candidates(image: NDArray[np.uint8]) -> Candidates | None:
     feats = features(quads, support, side_contrast(maps, quads), shape)
     scores = score(feats)
     order = _distinct_best(quads, scores, len(quads))
+    first = outermost(quads[order], feats[order], scores[order], maps)
+    order.insert(0, order.pop(first))
     return Candidates(factor, quads[order], feats[order], scores[order])
 
 
@@ -92,7 +98,7 @@ def _refine(
     fine = refine_quad(image, coarse.quad, 3 + factor // 2, tolerance)
     if not plausible(fine.quad[None], image.shape[:2])[0]:
         return None
-    return fine.quad
+    return widen_to_rim(image, fine.quad)
 
 
 def _distinct_best(

@@ -123,13 +123,13 @@ def side_contrast(
     same texture on both sides, or a checkerboard rule whose polarity alternates, scores low;
     the ratio tells a faint but clean paper edge from a seam in wood grain.
     """
-    inside, outside = _strips(maps, quads, samples)
+    inside, outside = strips(maps, quads, samples)
     diff = np.linalg.norm(inside.mean(axis=2) - outside.mean(axis=2), axis=-1)
     spread = np.sqrt(inside.var(axis=2).sum(axis=-1) + outside.var(axis=2).sum(axis=-1))
     return np.stack([diff, diff / (spread + 2.0)], axis=-1)
 
 
-def _strips(
+def strips(
     maps: EdgeMaps, quads: NDArray[np.floating], samples: int
 ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
     """Colours sampled 2.5 and 4 pixels inside and outside each side, N x 4 x 2 samples x 3."""

@@ -125,16 +125,16 @@ def _nesting(
     size = np.sqrt(area)
     ratio = area[None, :] / np.maximum(area[:, None], 1e-9)  # [i, j] = area j / area i
     near = np.abs(quads[:, None] - quads[None, :]).max(axis=(2, 3)) < 0.3 * size[:, None]
-    inside = _inside(quads, quads)  # [i, j]: every corner of j inside i
-    smaller = inside & near & (ratio > 0.5) & (ratio < 0.98)
+    within = inside(quads, quads)  # [i, j]: every corner of j inside i
+    smaller = within & near & (ratio > 0.5) & (ratio < 0.98)
     holds = np.where(smaller, backed[None, :], 0.0).max(axis=1)
     holder = backed * np.minimum(clean / 2.0, 1.0)
-    larger = inside.T & near & (ratio > 1.02) & (ratio < 2.0)
+    larger = within.T & near & (ratio > 1.02) & (ratio < 2.0)
     held = np.where(larger, holder[None, :], 0.0).max(axis=1)
     return holds, held
 
 
-def _inside(quads: NDArray[np.float64], others: NDArray[np.float64]) -> NDArray[np.bool_]:
+def inside(quads: NDArray[np.float64], others: NDArray[np.float64]) -> NDArray[np.bool_]:
     """[i, j]: all corners of others[j] inside (or within a pixel of) the convex quads[i]."""
     a = quads[:, None, :, None, :]  # i, -, edge, -, xy
     e = (np.roll(quads, -1, axis=1) - quads)[:, None, :, None, :]

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from bench.synthetic_documents import make_frames
+from bench.synthetic_documents import make_empty_frames, make_frames
 from media.documents import detect_quad
 from media.documents.geometry import document_frame_iou, order_corners, polygon_area
+from media.documents.rim import widen_to_rim
 
 
 def _rectangle(
@@ -139,3 +140,35 @@ def test_rejects_tiny_images_and_non_arrays() -> None:
         detect_quad(np.zeros((16, 640, 3), np.uint8))
     with pytest.raises(ValueError, match="expects a numpy array, got list"):
         detect_quad([[0, 0, 0]])  # type: ignore[arg-type]
+
+
+def _booklet(rim: int) -> tuple[NDArray[np.uint8], NDArray[np.float64], NDArray[np.float64]]:
+    """A white page inside a red cover ``rim`` pixels wide on a dark pad: image, the page's
+    outline and the cover's."""
+    image = np.full((480, 640, 3), 25, np.uint8)
+    cv2.rectangle(image, (100, 80), (499, 399), (40, 40, 170), -1)
+    cv2.rectangle(image, (100 + rim, 80 + rim), (499 - rim, 399 - rim), (235, 240, 245), -1)
+    image = np.asarray(cv2.GaussianBlur(image, (0, 0), 1.0), np.uint8)
+
+    def outline(inset: int) -> NDArray[np.float64]:
+        x0, y0, x1, y1 = 99.5 + inset, 79.5 + inset, 499.5 - inset, 399.5 - inset
+        return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
+
+    return image, outline(rim), outline(0)
+
+
+@pytest.mark.parametrize("rim", [4, 9])
+def test_page_outline_widens_to_the_cover_edge(rim: int) -> None:
+    image, page, cover = _booklet(rim)
+    np.testing.assert_allclose(widen_to_rim(image, page), cover, atol=0.75)
+
+
+def test_cover_outline_stays_where_it_is() -> None:
+    image, _, cover = _booklet(6)
+    np.testing.assert_allclose(widen_to_rim(image, cover), cover)
+
+
+def test_empty_desks_have_no_quad_in_the_ground_truth() -> None:
+    frames = list(make_empty_frames(3, seed=1))
+    assert [f.quad for f in frames] == [None, None, None]
+    assert {f.kind for f in frames} == {"none"}
