@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ValidationError
+
 
 class XiaowuError(Exception):
     """Base of every error the system reports to a client.
@@ -56,6 +58,15 @@ class BadRequest(XiaowuError):
 class NotAuthenticated(XiaowuError):
     code = "not_authenticated"
     status = 401
+
+
+def invalid_payload(exc: ValidationError, whole: str) -> BadRequest:
+    """``invalid_payload`` naming the first bad field (``whole`` when it is the payload
+    itself), for HTTP bodies and socket.io events alike."""
+    first = exc.errors()[0]
+    field = ".".join(str(part) for part in first["loc"]) or whole
+    return BadRequest(f"字段 {field} 无效：{first['msg']}", f"{field}: {first['msg']}",
+                      code="invalid_payload", detail={"field": field})
 
 
 class Forbidden(XiaowuError):

@@ -14,7 +14,13 @@ from pydantic import BaseModel, ValidationError
 
 from server import app_keys, citizen_tokens, kiosks, web_sessions
 from server.accounts import principal_from_row
-from server.errors import BadRequest, Forbidden, NotAuthenticated, XiaowuError
+from server.errors import (
+    BadRequest,
+    Forbidden,
+    NotAuthenticated,
+    XiaowuError,
+    invalid_payload,
+)
 from server.principals import Principal
 
 log = structlog.get_logger("xiaowu.http")
@@ -83,10 +89,7 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or "body"
-        raise BadRequest(f"字段 {field} 无效：{first['msg']}", f"{field}: {first['msg']}",
-                         code="invalid_payload", detail={"field": field}) from None
+        raise invalid_payload(exc, "body") from None
 
 
 def client_ip(request: web.Request) -> str | None:

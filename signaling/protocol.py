@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from server.errors import BadRequest, XiaowuError
+from server.errors import BadRequest, XiaowuError, invalid_payload
 
 MAX_SDP = 48_000
 Id = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
@@ -137,10 +137,7 @@ def parse(events: dict[str, type[Payload]], event: str, data: Any) -> Payload:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "(payload)"
-        raise BadRequest(f"字段 {field} 无效", f"{field}: {first['msg']}",
-                         code="invalid_payload", detail={"field": field}) from None
+        raise invalid_payload(exc, "(payload)") from None
 
 
 def error_ack(error: XiaowuError) -> dict[str, Any]:
