@@ -102,6 +102,7 @@ def test_polygon_area_of_a_rectangle() -> None:
 def test_detects_documents_on_seeded_frames() -> None:
     scores = []
     for frame in make_frames(30, seed=424242):
+        assert frame.quad is not None  # make_frames draws documents only
         quad = detect_quad(frame.image)
         assert quad is None or (quad.shape == (4, 2) and quad.dtype == np.float32)
         scores.append(0.0 if quad is None else document_frame_iou(quad, frame.quad))
