@@ -107,6 +107,10 @@ class CitizenNamespace(_QueueNamespace):
                          body: SessionRef) -> dict[str, Any]:
         return await self.queue.connected(participant_of(principal), body.session_id)
 
+    async def connected(self, sid: str, principal: Principal) -> None:
+        await super().connected(sid, principal)
+        await self.queue.citizen_online(participant_of(principal))
+
     async def participant_gone(self, key: str) -> None:
         await self.queue.citizen_offline(key)
 

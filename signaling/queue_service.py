@@ -20,7 +20,7 @@ from typing import Any
 import structlog
 
 from server.catalogue import KioskConfig
-from server.errors import BadRequest, Conflict, Forbidden, NotFound
+from server.errors import BadRequest, Conflict, Forbidden, InvalidTransition, NotFound
 from server.principals import Principal
 from signaling.dispatcher import match, next_escalation_at
 from signaling.estimate import HandleTimeAverager
@@ -116,12 +116,18 @@ class QueueService:
                 record = await self._clerk(clerk_id)
             if record.state is not P.OFFLINE:
                 await self._move(record, P.OFFLINE, "disconnected")
-            self._positions_soon()
+            await self._dispatch()  # a withdrawn offer's ticket goes to someone else
 
     async def set_presence(self, clerk_id: str, state: str) -> dict[str, Any]:
         async with self._lock:
             record = await self._clerk(clerk_id)
             wanted = P(state)
+            if record.offer_id is not None or record.session_id is not None:
+                # Only accept/decline/timeout and the session's end move a clerk on from
+                # an offer or a call; a plain state change would orphan them.
+                raise InvalidTransition(
+                    "请先处理当前的呼叫或服务", "answer the offer or end the session first",
+                    detail={"current": str(record.state), "requested": state})
             if record.state is not wanted:
                 if record.state is P.WRAP_UP:
                     self.timers.cancel(f"wrapup:{clerk_id}")
@@ -222,6 +228,11 @@ class QueueService:
     async def leave(self, owner: str, reason: str = "left") -> bool:
         async with self._lock:
             return await self._drop_ticket(owner, reason)
+
+    async def citizen_online(self, owner: str) -> None:
+        """A citizen's socket is back: their place is kept (replay needs ``resume``)."""
+        async with self._lock:
+            self.timers.cancel(f"grace:{owner}")
 
     async def citizen_offline(self, owner: str) -> None:
         async with self._lock:

@@ -396,3 +396,19 @@ async def _three_kiosks_two_clerks(server: TestServer) -> None:
     assert (ended["reason"], ended["requeued"]) == ("clerk_lost", True)
     rescue = await a.next("offer", wait_s=3)
     assert (rescue["ticket_id"], rescue["requeued"]) == (t1, True)
+
+
+async def test_presence_cannot_skip_an_open_offer_and_a_lost_offer_goes_on(
+    server: TestServer,
+) -> None:
+    first = await parties.clerk(server, "first")
+    kiosk = await parties.kiosk(server)
+    ticket = (await kiosk.ok("queue.join", {"matter": TEACHER}))["ticket"]
+    await first.next("offer")
+    for state in ("available", "break"):
+        refused = await first.call("presence.set", {"state": state})
+        assert refused["error"]["code"] == "invalid_transition", state
+    second = await parties.clerk(server, "second")
+    await first.disconnect()  # the unanswered offer is withdrawn, not lost
+    offer = await second.next("offer", wait_s=3)
+    assert offer["ticket_id"] == ticket["ticket_id"]
