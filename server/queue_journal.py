@@ -31,7 +31,7 @@ from signaling.sessions import Session, SessionEvent, SessionState
 from signaling.store import TicketRecord
 
 log = structlog.get_logger("xiaowu.journal")
-BATCH = 200
+BATCH = 50
 Insert = tuple[sa.Table, dict[str, Any]]
 Update = tuple[sa.Table, str, dict[str, Any]]
 _Item = Insert | Update | asyncio.Future[None]
