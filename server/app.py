@@ -25,6 +25,7 @@ from server import (
 )
 from server.catalogue import KioskConfig
 from server.catalogue_loader import load_kiosk_config
+from server.gc_tuning import gc_ctx
 from server.http_support import errors_middleware, origin_middleware
 from server.ice import server_ice_servers
 from server.metrics import Metrics
@@ -58,6 +59,7 @@ def create_app(settings: Settings, *, config: KioskConfig | None = None,
     app[app_keys.SMS] = sms or LogSmsSender()
     app[app_keys.BLOBS] = BlobStore(settings.blob_dir)
     app[app_keys.DB] = Database(settings.effective_database_url, schema=database_schema)
+    app.cleanup_ctx.append(gc_ctx)
     app.cleanup_ctx.append(_database_ctx)
     app.cleanup_ctx.append(_blob_sweep_ctx)
 

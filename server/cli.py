@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
@@ -209,10 +208,6 @@ def _serve(settings: Settings, config: KioskConfig) -> int:
     if settings.demo:
         print(asyncio.run(_demo(settings, config)), flush=True)
     app = create_app(settings, config=config)
-    # Everything allocated so far lives as long as the process: keep it out of the
-    # collector's full passes, which otherwise stall the event loop for tens of ms.
-    gc.collect()
-    gc.freeze()
     print(f"晓屋 Xiaowu listening on http://{settings.host}:{settings.port}/", flush=True)
     web.run_app(app, host=settings.host, port=settings.port, print=None,
                 access_log=None)
