@@ -32,6 +32,8 @@ from signaling.store import TicketRecord
 
 log = structlog.get_logger("xiaowu.journal")
 BATCH = 50
+RETRIES = 5
+RETRY_DELAY_S = 0.5
 Insert = tuple[sa.Table, dict[str, Any]]
 Update = tuple[sa.Table, str, dict[str, Any]]
 _Item = Insert | Update | asyncio.Future[None]
@@ -67,10 +69,18 @@ class DbJournal:
             items = [await self._queue.get()]
             while not self._queue.empty() and len(items) < BATCH:
                 items.append(self._queue.get_nowait())
-            try:
-                await self._commit([i for i in items if not isinstance(i, asyncio.Future)])
-            except Exception:
-                log.exception("journal.write_failed", rows=len(items))
+            rows = [i for i in items if not isinstance(i, asyncio.Future)]
+            for attempt in range(1, RETRIES + 1):
+                try:
+                    await self._commit(rows)
+                    break
+                except Exception:
+                    # The database may be restarting: keep the batch and try again; only
+                    # a batch that keeps failing is given up, loudly.
+                    log.exception("journal.write_failed", rows=len(rows), attempt=attempt,
+                                  given_up=attempt == RETRIES)
+                    if attempt < RETRIES:
+                        await asyncio.sleep(RETRY_DELAY_S * attempt)
             for item in items:
                 if isinstance(item, asyncio.Future) and not item.done():
                     item.set_result(None)
