@@ -1,0 +1,125 @@
+"""The state store contract. Every store implementation runs this same suite (the Redis
+store of the scale-out work adds itself to ``STORES``)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import replace
+
+import pytest
+
+from signaling.memory_store import MemoryStore
+from signaling.presence import PresenceState
+from signaling.sessions import Session
+from signaling.store import ClerkRecord, QueueStore, TicketRecord
+from signaling.tickets import Channel, Pool, Priority, Ticket
+
+STORES: dict[str, Callable[[], QueueStore]] = {"memory": MemoryStore}
+
+
+@pytest.fixture(params=sorted(STORES))
+def store(request: pytest.FixtureRequest) -> QueueStore:
+    return STORES[request.param]()
+
+
+def _ticket(ticket_id: str, owner: str) -> TicketRecord:
+    ticket = Ticket(ticket_id, "EDU-TQ-CONFIRM", "education", Channel.MOBILE,
+                    Priority.NORMAL, 1.0, 60.0, (Pool("city", frozenset({"370500"})),))
+    return TicketRecord(ticket, owner, "370500")
+
+
+def _clerk(clerk_id: str, state: PresenceState = PresenceState.AVAILABLE) -> ClerkRecord:
+    return ClerkRecord(clerk_id, clerk_id.title(), frozenset({"*"}), frozenset({"370500"}),
+                       state=state)
+
+
+def _session(session_id: str, ticket_id: str, clerk_id: str) -> Session:
+    return Session(session_id, ticket_id=ticket_id, clerk_id=clerk_id, ticket_created_at=1.0,
+                   offered_at=2.0)
+
+
+def _offered(clerk: ClerkRecord, session_id: str) -> ClerkRecord:
+    return replace(clerk, state=PresenceState.OFFERED, offer_id=session_id)
+
+
+async def test_tickets_are_kept_by_id_and_by_owner(store: QueueStore) -> None:
+    await store.add_ticket(_ticket("t1", "kiosk:a"))
+    await store.add_ticket(_ticket("t2", "citizen:b"))
+    assert (await store.get_ticket("t1")) == _ticket("t1", "kiosk:a")
+    found = await store.ticket_of("citizen:b")
+    assert found is not None and found.ticket.id == "t2"
+    assert {r.ticket.id for r in await store.tickets()} == {"t1", "t2"}
+    with pytest.raises(KeyError):
+        await store.add_ticket(_ticket("t1", "kiosk:c"))
+    removed = await store.remove_ticket("t1")
+    assert removed is not None and removed.owner == "kiosk:a"
+    assert await store.ticket_of("kiosk:a") is None
+    assert await store.remove_ticket("t1") is None
+
+
+async def test_claim_offer_succeeds_once_and_sets_every_side(store: QueueStore) -> None:
+    await store.add_ticket(_ticket("t1", "kiosk:a"))
+    clerk = _clerk("wangli")
+    await store.put_clerk(clerk)
+    assert await store.claim_offer("t1", _offered(clerk, "s1"), _session("s1", "t1", "wangli"))
+    record = await store.get_ticket("t1")
+    assert record is not None
+    assert (record.ticket.offered_to, record.session_id) == ("wangli", "s1")
+    stored = await store.get_clerk("wangli")
+    assert stored is not None and (stored.state, stored.offer_id) == (PresenceState.OFFERED,
+                                                                       "s1")
+    session = await store.get_session("s1")
+    assert session is not None and session.ticket_id == "t1"
+
+
+async def test_claim_offer_refuses_without_changing_anything(store: QueueStore) -> None:
+    await store.add_ticket(_ticket("t1", "kiosk:a"))
+    await store.add_ticket(_ticket("t2", "kiosk:b"))
+    busy = _clerk("busy", PresenceState.BUSY)
+    free = _clerk("free")
+    await store.put_clerk(busy)
+    await store.put_clerk(free)
+    # a clerk who is not available
+    assert not await store.claim_offer("t1", _offered(busy, "s0"), _session("s0", "t1", "busy"))
+    # an unknown ticket
+    assert not await store.claim_offer("t9", _offered(free, "s9"), _session("s9", "t9", "free"))
+    assert await store.get_session("s0") is None and await store.get_session("s9") is None
+    # a ticket already offered, and a clerk already holding an offer
+    assert await store.claim_offer("t1", _offered(free, "s1"), _session("s1", "t1", "free"))
+    other = _clerk("other")
+    await store.put_clerk(other)
+    assert not await store.claim_offer("t1", _offered(other, "s2"), _session("s2", "t1", "other"))
+    assert not await store.claim_offer("t2", _offered(free, "s3"), _session("s3", "t2", "free"))
+    t2 = await store.get_ticket("t2")
+    assert t2 is not None and t2.ticket.offered_to is None and t2.session_id is None
+    kept = await store.get_clerk("other")
+    assert kept is not None and kept.state is PresenceState.AVAILABLE
+
+
+async def test_racing_claims_give_one_offer_per_ticket_and_per_clerk(store: QueueStore) -> None:
+    for i in range(20):
+        await store.add_ticket(_ticket(f"t{i}", f"kiosk:{i}"))
+    clerks = [_clerk(f"c{j}") for j in range(5)]
+    for clerk in clerks:
+        await store.put_clerk(clerk)
+    attempts = [store.claim_offer(f"t{i}", _offered(c, f"s{i}-{c.id}"),
+                                  _session(f"s{i}-{c.id}", f"t{i}", c.id))
+                for i in range(20) for c in clerks]
+    results = await asyncio.gather(*attempts)
+    assert sum(results) == 5  # each clerk got exactly one ticket
+    offered = [r for r in await store.tickets() if r.ticket.offered_to is not None]
+    assert len(offered) == 5
+    assert len({r.ticket.offered_to for r in offered}) == 5
+
+
+async def test_sessions_and_paused_matters(store: QueueStore) -> None:
+    session = _session("s1", "t1", "wangli")
+    await store.put_session(session)
+    assert (await store.get_session("s1")) is not None
+    await store.remove_session("s1")
+    assert await store.get_session("s1") is None
+    await store.set_paused("EDU-TQ-CONFIRM", True)
+    await store.set_paused("PSB-HH-MIGRATE", True)
+    await store.set_paused("PSB-HH-MIGRATE", False)
+    assert await store.paused() == frozenset({"EDU-TQ-CONFIRM"})
