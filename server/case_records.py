@@ -39,7 +39,7 @@ class CaseRecord:
     session_ended_at: datetime | None
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> CaseRecord:
+    def from_row(cls, row: Mapping[Any, Any]) -> CaseRecord:
         values = {name: row[name] for name in cls.__dataclass_fields__}
         values["status"] = CaseStatus(values["status"])
         return cls(**values)
@@ -79,7 +79,7 @@ class DocumentRecord:
     quality: dict[str, Any]
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> DocumentRecord:
+    def from_row(cls, row: Mapping[Any, Any]) -> DocumentRecord:
         def image(prefix: str) -> ImageRecord:
             return ImageRecord(row[f"{prefix}_sha256"], row[f"{prefix}_size"],
                                row[f"{prefix}_type"], row[f"{prefix}_width"],

@@ -147,3 +147,97 @@ clerk_events = sa.Table(
     sa.Column("reason", sa.String(64), nullable=False),
     sa.Column("at", UTCDateTime, nullable=False, index=True),
 )
+
+case_counters = sa.Table(
+    "case_counters",
+    metadata,
+    sa.Column("scope", sa.String(32), primary_key=True),
+    sa.Column("last", sa.Integer, nullable=False),
+)
+
+CASE_STATUSES = ("draft", "in_progress", "completed", "rejected", "withdrawn")
+
+cases = sa.Table(
+    "cases",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("number", sa.String(32), nullable=False, unique=True),
+    sa.Column("ticket_id", sa.String(32), nullable=False, unique=True),
+    sa.Column("session_id", sa.String(32), nullable=False, index=True),
+    sa.Column("matter", sa.String(64), nullable=False),
+    sa.Column("department", sa.String(64), nullable=True, index=True),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("hut_id", sa.String(64), nullable=True),
+    sa.Column("owner", sa.String(160), nullable=False, index=True),
+    sa.Column("clerk", sa.String(64), nullable=False, index=True),
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("applicant_name", sa.String(128), nullable=True),
+    sa.Column("id_number", sa.String(18), nullable=True),
+    sa.Column("notes", sa.Text, nullable=True),
+    sa.Column("outcome", sa.Text, nullable=True),
+    sa.Column("rating", sa.SmallInteger, nullable=True),
+    sa.Column("rating_reason", sa.String(500), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False, index=True),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("closed_at", UTCDateTime, nullable=True),
+    sa.Column("rated_at", UTCDateTime, nullable=True),
+    sa.Column("session_ended_at", UTCDateTime, nullable=True),
+    sa.CheckConstraint("rating IS NULL OR (rating BETWEEN 1 AND 5)", name="ck_cases_rating"),
+    sa.CheckConstraint(f"status IN {CASE_STATUSES}", name="ck_cases_status"),
+)
+
+case_slots = sa.Table(
+    "case_slots",
+    metadata,
+    sa.Column("case_id", sa.String(32), sa.ForeignKey("cases.id"), primary_key=True),
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("required", sa.Boolean, nullable=False),
+    sa.Column("name_zh", sa.String(200), nullable=False),
+    sa.Column("name_en", sa.String(300), nullable=False),
+    sa.Column("aspect_ratio", sa.Float, nullable=True),
+    sa.Column("waived_reason", sa.String(500), nullable=True),
+    sa.Column("waived_by", sa.String(128), nullable=True),
+    sa.Column("waived_at", UTCDateTime, nullable=True),
+)
+
+case_documents = sa.Table(
+    "case_documents",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("case_id", sa.String(32), sa.ForeignKey("cases.id"), nullable=False, index=True),
+    sa.Column("slot", sa.String(64), nullable=False),
+    sa.Column("path", sa.String(16), nullable=False),
+    sa.Column("session_id", sa.String(32), nullable=True),
+    sa.Column("clerk", sa.String(64), nullable=True),
+    sa.Column("actor", sa.String(128), nullable=False),
+    sa.Column("captured_at", UTCDateTime, nullable=False),
+    sa.Column("recording_offset_s", sa.Float, nullable=True),
+    sa.Column("original_sha256", sa.String(64), sa.ForeignKey("blobs.sha256"), nullable=False),
+    sa.Column("original_size", sa.BigInteger, nullable=False),
+    sa.Column("original_type", sa.String(32), nullable=False),
+    sa.Column("original_width", sa.Integer, nullable=False),
+    sa.Column("original_height", sa.Integer, nullable=False),
+    sa.Column("processed_sha256", sa.String(64), sa.ForeignKey("blobs.sha256"), nullable=False),
+    sa.Column("processed_size", sa.BigInteger, nullable=False),
+    sa.Column("processed_type", sa.String(32), nullable=False),
+    sa.Column("processed_width", sa.Integer, nullable=False),
+    sa.Column("processed_height", sa.Integer, nullable=False),
+    sa.Column("quality", sa.JSON, nullable=False),
+    sa.ForeignKeyConstraint(["case_id", "slot"], ["case_slots.case_id", "case_slots.key"],
+                            name="fk_case_documents_slot"),
+    sa.CheckConstraint("path IN ('upload', 'snapshot')", name="ck_case_documents_path"),
+)
+
+case_upload_keys = sa.Table(
+    "case_upload_keys",
+    metadata,
+    sa.Column("case_id", sa.String(32), sa.ForeignKey("cases.id"), primary_key=True),
+    sa.Column("key", sa.String(128), primary_key=True),
+    sa.Column("request_sha256", sa.String(64), nullable=False),
+    sa.Column("document_id", sa.String(32), sa.ForeignKey("case_documents.id"),
+              nullable=False),
+    sa.Column("actor", sa.String(128), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
