@@ -6,6 +6,7 @@ the other coroutines of the loop; that is what makes ``claim_offer`` safe here.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
 from signaling.presence import PresenceState
@@ -15,11 +16,16 @@ from signaling.store import ClerkRecord, TicketRecord
 
 class MemoryStore:
     def __init__(self) -> None:
+        self._lock = asyncio.Lock()
         self._tickets: dict[str, TicketRecord] = {}
         self._owners: dict[str, str] = {}
         self._clerks: dict[str, ClerkRecord] = {}
         self._sessions: dict[str, Session] = {}
         self._paused: set[str] = set()
+
+    @property
+    def lock(self) -> asyncio.Lock:
+        return self._lock
 
     async def add_ticket(self, record: TicketRecord) -> None:
         if record.ticket.id in self._tickets:

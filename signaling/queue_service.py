@@ -1,8 +1,9 @@
 """The queue's shell: the pure dispatcher and the presence and session machines wired
 to a state store, timers, a notifier and a journal.
 
-Every change runs under one lock, so the decisions of one process are serial; across
-nodes, the store's atomic ``claim_offer`` keeps a ticket to one clerk. After any change
+Every change runs under the store's lock, so decisions are serial, on one node and (with
+the Redis store's lease) across nodes; even where leases overlap, the store's atomic
+``claim_offer`` keeps a ticket to one clerk and a clerk to one offer. After any change
 that can free a clerk or add a ticket, :meth:`_dispatch` runs the pure ``match`` on a
 fresh snapshot. Position updates are coalesced and go only to citizens whose place or
 estimate changed.
@@ -10,7 +11,6 @@ estimate changed.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import time
 from collections.abc import Callable
@@ -73,7 +73,7 @@ class QueueService:
         self.media = media
         self.averager = HandleTimeAverager({m.code: m.expected_minutes for m in config.matters})
         self.views = QueueViews(config, self.averager)
-        self._lock = asyncio.Lock()
+        self._lock = store.lock
         self.timers = Timers(self._lock)
         self._replay: dict[str, ReplayLog] = {}
         self._sent: dict[str, tuple[int, int | None]] = {}
@@ -270,7 +270,7 @@ class QueueService:
 
     # ---- offers and sessions ----------------------------------------------------
 
-    async def _dispatch(self) -> None:
+    async def _dispatch(self, retries: int = 3) -> None:
         now = self.clock()
         clerks = {c.id: c for c in await self.store.clerks()}
         if not any(c.state is P.AVAILABLE and c.offer_id is None for c in clerks.values()):
@@ -283,12 +283,17 @@ class QueueService:
         offers = match([r.ticket for r in records.values()],
                        [c.snapshot() for c in clerks.values()], now,
                        await self.store.paused(), offer_timeout=self.timings.offer_timeout)
-        for offer in offers:
-            await self._offer(records[offer.ticket_id], clerks[offer.clerk_id], now)
+        claimed = [await self._offer(records[offer.ticket_id], clerks[offer.clerk_id], now)
+                   for offer in offers]
+        if not all(claimed) and retries > 0:
+            # Another node changed a ticket or clerk since the snapshot (leases overlapped):
+            # match again on fresh state, or a free clerk could wait for the next event.
+            await self._dispatch(retries - 1)
+            return
         self._schedule_escalation(list(records.values()), now)
         self._positions_soon()
 
-    async def _offer(self, record: TicketRecord, clerk: ClerkRecord, now: float) -> None:
+    async def _offer(self, record: TicketRecord, clerk: ClerkRecord, now: float) -> bool:
         ticket = record.ticket
         session = Session(new_id("s"), ticket_id=ticket.id, clerk_id=clerk.id,
                           ticket_created_at=ticket.created_at, offered_at=now)
@@ -296,7 +301,7 @@ class QueueService:
         event = presence.transition(P.OFFERED, reason="offer", now=now)
         offered = replace(clerk.with_presence(presence), offer_id=session.session_id)
         if not await self.store.claim_offer(ticket.id, offered, session):
-            return  # another node took the ticket or the clerk first
+            return False  # another node took the ticket or the clerk first
         self.journal.presence(event)
         self.journal.session(session, None, ticket.matter)
         log.info("offer.made", session=session.session_id, ticket=ticket.id, clerk=clerk.id)
@@ -311,6 +316,7 @@ class QueueService:
         sid = session.session_id
         self.timers.schedule(f"offer:{sid}", self.timings.offer_timeout,
                              lambda: self._offer_missed(sid, MissReason.TIMEOUT))
+        return True
 
     async def _owned_session(self, clerk_id: str, session_id: str) -> Session:
         session = await self.store.get_session(session_id)

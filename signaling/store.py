@@ -5,11 +5,15 @@ The interface is async and record-shaped so that a Redis implementation (several
 nodes) can run the same test suite as the in-memory one. ``claim_offer`` is the one
 operation that must be atomic across nodes: a ticket is offered to at most one clerk
 and a clerk holds at most one offer, even when two dispatchers race.
+
+``lock`` serializes the shell's read-modify-write of records: an asyncio lock for one
+process, a lease on Redis across nodes (see :mod:`signaling.redis_lock`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from types import TracebackType
 from typing import Protocol
 
 from signaling.dispatcher import Clerk
@@ -69,7 +73,21 @@ class TicketRecord:
     """The offer/session currently attached, if any."""
 
 
+class QueueLock(Protocol):
+    """What ``async with`` needs; :class:`asyncio.Lock` is one."""
+
+    def locked(self) -> bool: ...
+    async def __aenter__(self) -> None: ...
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None: ...
+
+
 class QueueStore(Protocol):
+    @property
+    def lock(self) -> QueueLock:
+        """Held by the queue shell around every change it makes."""
+        ...
+
     async def add_ticket(self, record: TicketRecord) -> None: ...
     async def get_ticket(self, ticket_id: str) -> TicketRecord | None: ...
     async def put_ticket(self, record: TicketRecord) -> None: ...

@@ -12,11 +12,13 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
+from signaling.store import QueueLock
+
 log = structlog.get_logger("xiaowu.timers")
 
 
 class Timers:
-    def __init__(self, lock: asyncio.Lock) -> None:
+    def __init__(self, lock: QueueLock) -> None:
         self._lock = lock
         self._handles: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()

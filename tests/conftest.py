@@ -1,8 +1,8 @@
 """Shared fixtures: databases on SQLite and PostgreSQL, settings, a running app.
 
-PostgreSQL (and later Redis and Chromium) are real services. When one is missing the
-test fails, in CI always; locally ``XIAOWU_ALLOW_MISSING=1`` turns that into a skip
-that names what is missing.
+PostgreSQL, Redis (and Chromium) are real services. When one is missing the test
+fails, in CI always; locally ``XIAOWU_ALLOW_MISSING=1`` turns that into a skip that
+names what is missing.
 """
 
 from __future__ import annotations
@@ -17,14 +17,17 @@ import pytest
 import sqlalchemy as sa
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from redis.exceptions import RedisError
 
 from server.app import create_app
 from server.settings import Settings
 from server.storage.database import Database
+from signaling.redis_store import RedisStore, connect
 
 POSTGRES_URL = os.environ.get(
     "XIAOWU_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
+REDIS_URL = os.environ.get("XIAOWU_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 TEST_TOKEN_SECRET = "test-secret-" + "x" * 40
 
 
@@ -71,6 +74,29 @@ async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
     finally:
         await db.close()
         await _drop_schema(admin, schema)
+
+
+@pytest.fixture
+async def redis_url() -> str:
+    """The test Redis, checked reachable first."""
+    client = connect(REDIS_URL, socket_connect_timeout=2)
+    try:
+        await client.ping()
+    except (OSError, RedisError) as exc:
+        missing_service(f"Redis at {REDIS_URL}", exc)
+    finally:
+        await client.aclose()
+    return REDIS_URL
+
+
+@pytest.fixture
+async def redis_prefix(redis_url: str) -> AsyncIterator[str]:
+    """A key prefix of this test's own; every key under it is deleted afterwards."""
+    prefix = f"xwtest:{secrets.token_hex(6)}:"
+    yield prefix
+    store = RedisStore(connect(redis_url), prefix)
+    await store.clear()
+    await store.close()
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:

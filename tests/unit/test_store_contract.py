@@ -1,26 +1,41 @@
-"""The state store contract. Every store implementation runs this same suite (the Redis
-store of the scale-out work adds itself to ``STORES``)."""
+"""The state store contract. Every store implementation runs this same suite: the
+in-memory store of one node and the Redis store of several (a fresh key prefix per
+test on the Redis at ``XIAOWU_TEST_REDIS_URL``)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import pytest
 
 from signaling.memory_store import MemoryStore
 from signaling.presence import PresenceState
-from signaling.sessions import Session
+from signaling.redis_store import RedisStore, connect
+from signaling.sessions import Outcome, Session, SessionState
 from signaling.store import ClerkRecord, QueueStore, TicketRecord
 from signaling.tickets import Channel, Pool, Priority, Ticket
 
-STORES: dict[str, Callable[[], QueueStore]] = {"memory": MemoryStore}
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+def redis_target(request: pytest.FixtureRequest) -> tuple[str, str] | None:
+    """None for the memory store; the Redis URL and a fresh prefix for the Redis store
+    (requested only then, so the memory runs need no Redis)."""
+    if request.param == "memory":
+        return None
+    return request.getfixturevalue("redis_url"), request.getfixturevalue("redis_prefix")
 
 
-@pytest.fixture(params=sorted(STORES))
-def store(request: pytest.FixtureRequest) -> QueueStore:
-    return STORES[request.param]()
+@pytest.fixture
+async def store(redis_target: tuple[str, str] | None) -> AsyncIterator[QueueStore]:
+    if redis_target is None:
+        yield MemoryStore()
+        return
+    url, prefix = redis_target
+    redis_store = RedisStore(connect(url), prefix)
+    yield redis_store
+    await redis_store.close()
 
 
 def _ticket(ticket_id: str, owner: str) -> TicketRecord:
@@ -123,3 +138,59 @@ async def test_sessions_and_paused_matters(store: QueueStore) -> None:
     await store.set_paused("PSB-HH-MIGRATE", True)
     await store.set_paused("PSB-HH-MIGRATE", False)
     assert await store.paused() == frozenset({"EDU-TQ-CONFIRM"})
+
+
+async def test_records_come_back_with_every_field(store: QueueStore) -> None:
+    pools = (Pool("township", frozenset({"370502001"})), Pool("county", frozenset({"370502"})),
+             Pool("partner", frozenset({"110000", "310000"})))
+    ticket = Ticket("t1", "PSB-HH-MIGRATE", "household", Channel.KIOSK, Priority.PRIORITY,
+                    1717000000.123456, 90.5, pools, hut_id="dy-hall-01",
+                    assigned_clerk="wangli", requeued_at_head=True)
+    record = TicketRecord(ticket, "kiosk:kd_1", "370502001")
+    await store.add_ticket(record)
+    assert await store.get_ticket("t1") == record
+    assert await store.ticket_of("kiosk:kd_1") == record
+    offered = replace(record, ticket=replace(ticket, offered_to="wangli"), session_id="s1")
+    await store.put_ticket(offered)
+    assert await store.tickets() == [offered]
+    await store.put_ticket(record)
+    assert await store.get_ticket("t1") == record
+
+    clerk = ClerkRecord("wangli", "王丽", frozenset({"household", "EDU-TQ-CONFIRM"}),
+                        frozenset({"370502", "370500"}), state=PresenceState.BUSY,
+                        consecutive_misses=1, idle_since=1717000001.5, sessions_today=7,
+                        missed=frozenset({"t0", "t9"}), session_id="s1")
+    await store.put_clerk(clerk)
+    assert await store.get_clerk("wangli") == clerk
+    assert await store.clerks() == [clerk]
+
+    session = _session("s1", "t1", "wangli")
+    session.transition(SessionState.ACCEPTED, reason="accepted", now=3.25)
+    session.transition(SessionState.CONNECTING, reason="signaling", now=3.25)
+    session.transition(SessionState.ACTIVE, reason="media", now=4.0)
+    session.transition(SessionState.ENDED, reason="clerk_ended", now=64.0,
+                       outcome=Outcome.COMPLETED)
+    await store.put_session(session)
+    found = await store.get_session("s1")
+    assert found is not None
+    assert (found.state, found.entered, found.outcome, found.end_reason, found.clerk_id,
+            found.ticket_id, found.ticket_created_at) == (
+        SessionState.ENDED, session.entered, Outcome.COMPLETED, "clerk_ended", "wangli", "t1",
+        1.0)
+    assert found.handle_seconds == 60.0
+
+
+async def test_the_lock_serializes_read_modify_write(store: QueueStore) -> None:
+    await store.set_paused("count:0", True)
+
+    async def increment() -> None:
+        async with store.lock:
+            assert store.lock.locked()
+            (current,) = await store.paused()
+            await asyncio.sleep(0)
+            await store.set_paused(current, False)
+            await store.set_paused(f"count:{int(current.split(':')[1]) + 1}", True)
+
+    await asyncio.gather(*(increment() for _ in range(30)))
+    assert await store.paused() == frozenset({"count:30"})
+    assert not store.lock.locked()

@@ -1,0 +1,141 @@
+"""The queue lock across nodes: a fair, expiring lease on Redis.
+
+Why a lock at all, when offers are claimed atomically: the queue shell reads a clerk,
+a ticket or a session, runs the pure state machine and writes the result back. Two
+nodes doing that to the same record at once (a clerk accepting on one node while the
+offer times out on another) would lose one of the writes. One node's shell already runs
+every change under one lock; this makes that lock hold across nodes, so the shell's
+reasoning is the same on one node and on several.
+
+What it does not guarantee, and why that is acceptable: a lease can expire under a
+holder that stalls (a blocked event loop, a network partition) longer than ``ttl``,
+and then two holders overlap. The invariants that matter most, one offer per ticket
+and one per clerk, are therefore not left to the lock: the store's claim script checks
+them atomically in Redis whatever the lock does. The lease only bounds how long a dead
+node can stop the queue.
+
+Fairness: a node that releases and wants the lock again goes behind the nodes already
+waiting (a FIFO of waiters, each identified by a token and dropped when it stops
+polling), so a busy node cannot starve a quiet one. Waiters poll every
+``poll`` seconds; handing over costs at most that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import secrets
+from types import TracebackType
+
+import structlog
+from redis.asyncio import Redis
+
+log = structlog.get_logger("xiaowu.queue_lock")
+
+# KEYS: holder, waiters (zset: token -> arrival), seen (hash: token -> last poll ms),
+#       arrivals (counter)
+# ARGV: token, ttl_ms, stale_ms
+_ACQUIRE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local token = ARGV[1]
+if redis.call('ZSCORE', KEYS[2], token) == false then
+  redis.call('ZADD', KEYS[2], redis.call('INCR', KEYS[4]), token)
+end
+redis.call('HSET', KEYS[3], token, now)
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return 0
+end
+while true do
+  local head = redis.call('ZRANGE', KEYS[2], 0, 0)[1]
+  if head == token then
+    break
+  end
+  local seen = tonumber(redis.call('HGET', KEYS[3], head) or '0')
+  if now - seen <= tonumber(ARGV[3]) then
+    return 0
+  end
+  redis.call('ZREM', KEYS[2], head)
+  redis.call('HDEL', KEYS[3], head)
+end
+redis.call('ZREM', KEYS[2], token)
+redis.call('HDEL', KEYS[3], token)
+redis.call('SET', KEYS[1], token, 'PX', ARGV[2])
+return 1
+"""
+
+# KEYS: holder, waiters, seen; ARGV: token. Returns 1 if the lease was still ours.
+_RELEASE = """
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+"""
+
+
+def _cancel_requested() -> bool:
+    """redis-py can swallow a cancellation that lands mid-command (the command then
+    returns normally); a waiter that looped on would ignore ``wait_for`` and task
+    cancellation until the lock came free."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+class RedisQueueLock:
+    """An ``async with`` lock: local coroutines queue on an asyncio lock, nodes on Redis."""
+
+    def __init__(self, redis: Redis, prefix: str, *, ttl: float = 5.0, poll: float = 0.0005,
+                 stale: float = 2.0) -> None:
+        self._redis = redis
+        self._keys = [f"{prefix}lock", f"{prefix}lock:waiters", f"{prefix}lock:seen",
+                      f"{prefix}lock:arrivals"]
+        self._ttl_ms = int(ttl * 1000)
+        self._stale_ms = int(stale * 1000)
+        self._poll = poll
+        self._local = asyncio.Lock()
+        self._node = secrets.token_hex(6)
+        self._count = itertools.count()
+        self._token: str | None = None
+        self._acquire = redis.register_script(_ACQUIRE)
+        self._release = redis.register_script(_RELEASE)
+
+    def locked(self) -> bool:
+        return self._local.locked()
+
+    async def __aenter__(self) -> None:
+        await self._local.acquire()
+        token = f"{self._node}:{next(self._count)}"
+        try:
+            delay = self._poll
+            while not await self._acquire(keys=self._keys,
+                                          args=[token, self._ttl_ms, self._stale_ms]):
+                if _cancel_requested():
+                    raise asyncio.CancelledError
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._poll * 4)
+        except BaseException:
+            # Cancelled or Redis gone: leave no lease and no place in the line behind.
+            await asyncio.shield(self._give_up(token))
+            self._local.release()
+            raise
+        self._token = token
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        token, self._token = self._token, None
+        try:
+            if token is not None and not await self._release(keys=self._keys[:3],
+                                                             args=[token]):
+                log.warning("queue_lock.lease_lost", token=token,
+                            ttl_ms=self._ttl_ms)
+        finally:
+            self._local.release()
+
+    async def _give_up(self, token: str) -> None:
+        try:
+            await self._release(keys=self._keys[:3], args=[token])
+        except Exception:  # the lease expires by itself; the waiter entry goes stale
+            log.warning("queue_lock.give_up_failed", token=token)
