@@ -1,22 +1,34 @@
 """Relay benchmark: N concurrent 1:1 sessions through the server, against a transcoding
 baseline and a direct peer-to-peer pair measured in the same run.
 
-Processes: the server (``bench/relay_server.py``, normal priority) and two client
-processes (``bench/relay_clients.py``, ``nice``): one holds every citizen peer, the other
-every clerk peer; both replay pre-encoded 640x480@30 VP8 and Opus. The direct pair (one
-peer in each client process, connected to each other) shares the clients' load, so
-"added latency" compares like with like.
+Processes: ``--workers`` server processes (``bench/relay_server.py``; session n goes to
+worker n mod W, which is what least-loaded placement gives for equal sessions) and
+client processes (``bench/relay_clients.py``): per side one process per
+``--sessions-per-client`` sessions, so one client event loop never carries all peers.
+Clients replay pre-encoded 640x480@30 VP8 and Opus. The direct pair (a peer in the
+first citizen process and one in the first clerk process, connected to each other)
+shares the clients' load, so "added latency" compares like with like.
+
+Clients run at normal priority (``--client-nice`` to change): a client peer does the
+same per-packet work as a server leg (SRTP, RTCP, bandwidth estimate), so on this
+2-core machine the clients need about as much CPU as the server, and niced clients
+starve as soon as anything else runs (their loops lag by seconds, the kernel drops
+their UDP packets, ICE consent fails and connections close: what made 30 sessions
+"not work"). Each phase therefore reports what it could not control: CPU used by
+other processes on the machine, every loop's lag, and the kernel's UDP receive-buffer
+drops during the window.
 
 Figures over the measuring window: server CPU (utime+stime from /proc/<pid>/stat, % of
-one core) per session; delivered video fps per receiving track; loss (video frames sent
-in the window that never arrived within 1 s); latency per frame (receive time - send
-time, matched by clip index; see relay_clients.py), p50/p95, for the relay and for the
-direct pair. The baseline (``--transcode-sessions``, default min(N, 2): it saturates this
-machine quickly) runs the same way with aiortc's MediaRelay.
+one core, summed over workers) per session; delivered video fps per receiving track;
+loss (video frames sent in the window that never arrived within 1 s); latency per frame
+(receive time - send time, matched by clip index; see relay_clients.py), p50/p95, for
+the relay and for the direct pair. The baseline (``--transcode-sessions``, default
+min(N, 2): it saturates this machine quickly) runs the same way with aiortc's
+MediaRelay in one process.
 
-Usage: ``.venv/bin/python bench/relay.py [--sessions 10] [--window 10]``
-(``--profile FILE`` attaches py-spy to the pass-through server during the window).
-Ends with one JSON line.
+Usage: ``.venv/bin/python bench/relay.py [--sessions 10] [--workers 1] [--window 10]``
+(``--profile FILE`` attaches py-spy, from the venv or PATH, to the first pass-through
+worker during the window). Ends with one JSON line.
 """
 
 from __future__ import annotations
@@ -26,6 +38,7 @@ import asyncio
 import bisect
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -37,20 +50,16 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench import relay_gauges as gauges  # noqa: E402
 from bench.relay_clients import save_clip  # noqa: E402
 from bench.relay_profile import top_frames  # noqa: E402
 from media.synthetic import encode_audio, encode_video  # noqa: E402
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 PYTHON = str(REPO / ".venv" / "bin" / "python")
 CALL_TIMEOUT_S = 30.0
+CONNECT_WITHIN_S = 30.0
 MATCH_WITHIN_S = 1.0
 REPORT_LIMIT = 256 * 1024 * 1024
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 class Child:
@@ -107,17 +116,21 @@ class Child:
 class Phase:
     mode: str
     sessions: int
-    cpu_pct: float
-    client_cpu_pct: float
+    workers: int
+    connected: int
+    setup_s: float
+    usage: gauges.Usage
     fps: float
     loss_pct: float
     relay_ms: list[float]
     direct_ms: list[float]
     unknown: int
+    server_lag_ms: float
+    client_lag_ms: float
 
     @property
     def cpu_per_session(self) -> float:
-        return self.cpu_pct / self.sessions
+        return self.usage.servers_pct / self.sessions
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -146,79 +159,111 @@ def match(sent: list[list[Any]], received: list[list[Any]], t0: float,
     return lost, latencies
 
 
-async def run_phase(mode: str, sessions: int, clips: tuple[Path, Path], warmup: float,
-                    window: float, profile: Path | None) -> Phase:
-    server, citizens, clerks = Child("server"), Child("citizens"), Child("clerks")
-    children = (citizens, clerks, server)
+async def wait_connected(sides: list[Child], peers: int) -> int:
+    """Poll the clients until ``peers`` peer connections are up (or the time is over)."""
+    deadline = time.monotonic() + CONNECT_WITHIN_S
+    while True:
+        states = [s for side in sides
+                  for s in (await side.call(op="states"))["connection"].values()]
+        connected = states.count("connected")
+        if connected >= peers or time.monotonic() > deadline or "connecting" not in states:
+            return connected
+        await asyncio.sleep(0.5)
+
+
+async def run_phase(mode: str, sessions: int, clips: tuple[Path, Path], args: argparse.Namespace,
+                    profile: Path | None) -> Phase:
+    workers = args.workers if mode == "passthrough" else 1
+    per_client = max(1, args.sessions_per_client)
+    client_procs = max(1, -(-sessions // per_client))
+    servers = [Child(f"server{i}") for i in range(workers)]
+    citizens = [Child(f"citizens{i}") for i in range(client_procs)]
+    clerks = [Child(f"clerks{i}") for i in range(client_procs)]
+    clients = citizens + clerks
     clip_args = ["--video", str(clips[0]), "--audio", str(clips[1])]
     if mode == "transcode":
         clip_args.append("--decode")
     try:
-        await server.start("bench/relay_server.py", "--mode", mode)
-        await citizens.start("bench/relay_clients.py", *clip_args, nice=10)
-        await clerks.start("bench/relay_clients.py", *clip_args, nice=10)
+        await asyncio.gather(*(server.start("bench/relay_server.py", "--mode", mode)
+                               for server in servers))
+        await asyncio.gather(*(side.start("bench/relay_clients.py", *clip_args,
+                                          nice=args.client_nice) for side in clients))
+        started = time.monotonic()
         for n in range(sessions):
-            for role, side in (("citizen", citizens), ("clerk", clerks)):
+            server = servers[n % workers]
+            for role, side in (("citizen", citizens[n % client_procs]),
+                               ("clerk", clerks[n % client_procs])):
                 offer = await side.call(op="offer", id=f"s{n}/{role}")
                 reply = await server.call(session=f"s{n}", role=role, offer=offer["sdp"])
                 await side.call(op="accept", id=f"s{n}/{role}", sdp=reply["answer"])
-        offer = await citizens.call(op="offer", id="direct/a")
-        answer = await clerks.call(op="answer", id="direct/b", sdp=offer["sdp"])
-        await citizens.call(op="accept", id="direct/a", sdp=answer["sdp"])
+        offer = await citizens[0].call(op="offer", id="direct/a")
+        answer = await clerks[0].call(op="answer", id="direct/b", sdp=offer["sdp"])
+        await citizens[0].call(op="accept", id="direct/a", sdp=answer["sdp"])
+        connected = await wait_connected(clients, 2 * sessions + 2)
+        setup_s = time.monotonic() - started
 
-        await asyncio.sleep(warmup)
+        await asyncio.sleep(args.warmup)
         spy = None
         if profile is not None:
             spy = await asyncio.create_subprocess_exec(
-                str(REPO / ".venv" / "bin" / "py-spy"), "record", "--pid", str(server.pid),
-                "--duration", str(int(window)), "--rate", "200", "--format", "raw",
+                py_spy(), "record", "--pid", str(servers[0].pid),
+                "--duration", str(int(args.window)), "--rate", "200", "--format", "raw",
                 "--output", str(profile), "--nonblocking",
                 stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
             )
-        t0 = time.monotonic()
-        cpu0 = cpu_seconds(server.pid)
-        clients0 = cpu_seconds(citizens.pid) + cpu_seconds(clerks.pid)
-        await asyncio.sleep(window)
-        t1 = time.monotonic()
-        cpu1 = cpu_seconds(server.pid)
-        clients1 = cpu_seconds(citizens.pid) + cpu_seconds(clerks.pid)
+        for child in clients:
+            await child.call(op="states")  # resets the loop-lag gauges
+        for server in servers:
+            await server.call(op="lag")
+        server_pids, client_pids = [c.pid for c in servers], [c.pid for c in clients]
+        start = gauges.read(time.monotonic(), server_pids, client_pids)
+        await asyncio.sleep(args.window)
+        end = gauges.read(time.monotonic(), server_pids, client_pids)
+        t0, t1 = start.at, end.at
+        server_lag = max([(await s.call(op="lag"))["p99_ms"] for s in servers])
+        client_lag = max([(await c.call(op="states"))["lag"]["p99_ms"] for c in clients])
         if spy is not None:
-            await asyncio.wait_for(spy.wait(), window + 30)
-        reports = {"citizen": await citizens.call(op="report"),
-                   "clerk": await clerks.call(op="report")}
+            await asyncio.wait_for(spy.wait(), args.window + 30)
+        sent: dict[str, list[Any]] = {}
+        received: dict[str, list[Any]] = {}
+        unknown = 0
+        for child in clients:
+            report = await child.call(op="report")
+            sent.update(report["sent"])
+            received.update(report["received"])
+            unknown += report["unknown"]
     finally:
-        await asyncio.gather(*(child.stop() for child in children))
+        await asyncio.gather(*(child.stop() for child in clients + servers))
 
-    def pairs(prefix_a: str, prefix_b: str) -> list[tuple[list[Any], list[Any]]]:
-        return [
-            (reports["citizen"]["sent"][f"{prefix_a}/video"],
-             reports["clerk"]["received"][f"{prefix_b}/video"]),
-            (reports["clerk"]["sent"][f"{prefix_b}/video"],
-             reports["citizen"]["received"][f"{prefix_a}/video"]),
-        ]
+    def pairs(a: str, b: str) -> list[tuple[list[Any], list[Any]]]:
+        return [(sent[f"{a}/video"], received[f"{b}/video"]),
+                (sent[f"{b}/video"], received[f"{a}/video"])]
 
     relay_ms: list[float] = []
     lost = total = 0
     for n in range(sessions):
-        for sent, received in pairs(f"s{n}/citizen", f"s{n}/clerk"):
-            lost_here, latencies = match(sent, received, t0, t1)
+        for sent_log, received_log in pairs(f"s{n}/citizen", f"s{n}/clerk"):
+            lost_here, latencies = match(sent_log, received_log, t0, t1)
             lost += lost_here
             total += lost_here + len(latencies)
             relay_ms.extend(latencies)
-    direct_ms = [ms for sent, received in pairs("direct/a", "direct/b")
-                 for ms in match(sent, received, t0, t1)[1]]
-    frames = [sum(1 for _, at in received if t0 <= at <= t1)
-              for report in reports.values()
-              for key, received in report["received"].items() if key.startswith("s")]
+    direct_ms = [ms for sent_log, received_log in pairs("direct/a", "direct/b")
+                 for ms in match(sent_log, received_log, t0, t1)[1]]
+    frames = [sum(1 for _, at in log if t0 <= at <= t1)
+              for key, log in received.items() if key.startswith("s")]
     return Phase(
-        mode, sessions,
-        cpu_pct=100 * (cpu1 - cpu0) / (t1 - t0),
-        client_cpu_pct=100 * (clients1 - clients0) / (t1 - t0),
+        mode, sessions, workers, connected=connected, setup_s=setup_s,
+        usage=gauges.usage(start, end),
         fps=statistics.mean(frames) / (t1 - t0) if frames else 0.0,
         loss_pct=100 * lost / total if total else 100.0,
-        relay_ms=relay_ms, direct_ms=direct_ms,
-        unknown=sum(report["unknown"] for report in reports.values()),
+        relay_ms=relay_ms, direct_ms=direct_ms, unknown=unknown,
+        server_lag_ms=server_lag, client_lag_ms=client_lag,
     )
+
+
+def py_spy() -> str:
+    own = REPO / ".venv" / "bin" / "py-spy"
+    return str(own) if own.exists() else shutil.which("py-spy") or "py-spy"
 
 
 def make_clips(frames: int) -> tuple[Path, Path]:
@@ -235,19 +280,28 @@ def make_clips(frames: int) -> tuple[Path, Path]:
 
 
 def describe(phase: Phase) -> str:
+    use = phase.usage
     return (
-        f"{phase.mode:>11}: {phase.sessions} sessions, server CPU {phase.cpu_pct:.1f} % "
-        f"({phase.cpu_per_session:.2f} %/session), clients {phase.client_cpu_pct:.0f} %, "
+        f"{phase.mode:>11}: {phase.sessions} sessions on {phase.workers} worker(s), "
+        f"{phase.connected}/{2 * phase.sessions + 2} peers connected in {phase.setup_s:.1f} s; "
+        f"server CPU {use.servers_pct:.1f} % ({phase.cpu_per_session:.2f} %/session), "
+        f"clients {use.clients_pct:.0f} %, other processes {use.others_pct:.0f} %; "
         f"fps {phase.fps:.1f}, loss {phase.loss_pct:.2f} %, latency p50/p95 "
         f"{percentile(phase.relay_ms, 0.5):.1f}/{percentile(phase.relay_ms, 0.95):.1f} ms "
         f"(direct {percentile(phase.direct_ms, 0.5):.1f}/"
-        f"{percentile(phase.direct_ms, 0.95):.1f} ms), unidentified frames {phase.unknown}"
+        f"{percentile(phase.direct_ms, 0.95):.1f} ms); loop lag p99 server "
+        f"{phase.server_lag_ms:.0f} ms, clients {phase.client_lag_ms:.0f} ms; "
+        f"UDP buffer drops {use.udp_drops}; unidentified frames {phase.unknown}"
     )
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=int, default=10)
+    parser.add_argument("--workers", type=int, default=1,
+                        help="pass-through server processes (one per core is the design)")
+    parser.add_argument("--sessions-per-client", type=int, default=8)
+    parser.add_argument("--client-nice", type=int, default=0)
     parser.add_argument("--transcode-sessions", type=int, default=None)
     parser.add_argument("--window", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=3.0)
@@ -257,15 +311,13 @@ async def main() -> None:
     transcode_sessions = args.transcode_sessions or min(args.sessions, 2)
     frames = int((args.warmup + args.window + 2) * 30)
     clips = make_clips(frames)
-    budget = 4 * (args.warmup + args.window) + 120
+    budget = 4 * (args.warmup + args.window) + CONNECT_WITHIN_S + 5 * args.sessions + 120
 
     ours = await asyncio.wait_for(
-        run_phase("passthrough", args.sessions, clips, args.warmup, args.window, args.profile),
-        budget)
+        run_phase("passthrough", args.sessions, clips, args, args.profile), budget)
     print(describe(ours), file=sys.stderr)
     baseline = await asyncio.wait_for(
-        run_phase("transcode", transcode_sessions, clips, args.warmup, args.window, None),
-        budget)
+        run_phase("transcode", transcode_sessions, clips, args, None), budget)
     print(describe(baseline), file=sys.stderr)
     if args.profile is not None and args.profile.exists():
         print("py-spy, pass-through server, top by own samples:", file=sys.stderr)
@@ -275,6 +327,8 @@ async def main() -> None:
     added_p95 = percentile(ours.relay_ms, 0.95) - percentile(ours.direct_ms, 0.95)
     result = {
         "sessions": args.sessions,
+        "workers": ours.workers,
+        "connected_peers": ours.connected,
         "cpu_pct_per_session": round(ours.cpu_per_session, 2),
         "transcode_sessions": transcode_sessions,
         "transcode_cpu_pct_per_session": round(baseline.cpu_per_session, 2),
@@ -288,6 +342,11 @@ async def main() -> None:
         "transcode_loss_pct": round(baseline.loss_pct, 2),
         "fps": round(ours.fps, 1),
         "transcode_fps": round(baseline.fps, 1),
+        "clients_cpu_pct": round(ours.usage.clients_pct, 1),
+        "others_cpu_pct": round(ours.usage.others_pct, 1),
+        "server_lag_p99_ms": ours.server_lag_ms,
+        "client_lag_p99_ms": ours.client_lag_ms,
+        "udp_drops": ours.usage.udp_drops,
         "profiled": args.profile is not None,
     }
     print(json.dumps(result))

@@ -33,6 +33,7 @@ from aiortc import (
 )
 from aiortc.mediastreams import MediaStreamError
 
+from bench.loop_lag import LoopLag
 from media.aiortc_internals import EncodedFrame, on_rtcp_feedback, tap_encoded_frames
 from media.synthetic import read_frame_number
 
@@ -129,6 +130,7 @@ class Clients:
         self.peers: dict[str, RTCPeerConnection] = {}
         self.senders: dict[str, TimedReplay] = {}
         self.receivers: dict[str, Receiver] = {}
+        self.lag = LoopLag()
 
     def _peer(self, peer_id: str) -> RTCPeerConnection:
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
@@ -170,6 +172,12 @@ class Clients:
                 "counts": {k: r.count for k, r in self.receivers.items()},
                 "unknown": sum(r.unknown for r in self.receivers.values()),
             }
+        if op == "states":
+            return {
+                "connection": {k: pc.connectionState for k, pc in self.peers.items()},
+                "counts": {k: r.count for k, r in self.receivers.items()},
+                "lag": self.lag.take(),
+            }
         if op == "close":
             await asyncio.gather(*(pc.close() for pc in self.peers.values()))
             return {}
@@ -184,6 +192,7 @@ async def main() -> None:
     args = parser.parse_args()
     clients = Clients(load_clip(args.video), load_clip(args.audio), args.decode)
     loop = asyncio.get_running_loop()
+    clients.lag.start()
     print(json.dumps({"ready": True}), flush=True)
     while line := await loop.run_in_executor(None, sys.stdin.readline):
         request = json.loads(line)

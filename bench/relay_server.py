@@ -20,6 +20,7 @@ from typing import Any
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaRelay
 
+from bench.loop_lag import LoopLag
 from media.endpoint import LocalMediaEndpoint
 
 ROLES = ("citizen", "clerk")
@@ -84,12 +85,17 @@ async def main() -> None:
     endpoint: LocalMediaEndpoint | TranscodingEndpoint = (
         LocalMediaEndpoint() if args.mode == "passthrough" else TranscodingEndpoint())
     loop = asyncio.get_running_loop()
+    lag = LoopLag()
+    lag.start()
     print(json.dumps({"ready": True}), flush=True)
     try:
         while line := await loop.run_in_executor(None, sys.stdin.readline):
             request = json.loads(line)
             if request.get("op") == "close":
                 break
+            if request.get("op") == "lag":
+                print(json.dumps(lag.take()), flush=True)
+                continue
             answer = await endpoint.answer(request["session"], request["role"], request["offer"])
             print(json.dumps({"answer": answer}), flush=True)
     finally:
