@@ -17,12 +17,17 @@ from media.errors import MediaError
 from media.relay import RelaySettings
 from server import (
     app_keys,
+    case_export,
     routes_auth,
+    routes_case_documents,
+    routes_cases,
     routes_catalogue,
     routes_devices,
     routes_ice,
     routes_ops,
 )
+from server.capture_pool import CapturePool
+from server.case_events import CaseEvents
 from server.catalogue import KioskConfig
 from server.catalogue_loader import load_kiosk_config
 from server.gc_tuning import gc_ctx
@@ -62,6 +67,9 @@ def create_app(settings: Settings, *, config: KioskConfig | None = None,
     app.cleanup_ctx.append(gc_ctx)
     app.cleanup_ctx.append(_database_ctx)
     app.cleanup_ctx.append(_blob_sweep_ctx)
+    app[app_keys.CAPTURE_POOL] = CapturePool(settings.document_workers,
+                                             timeout_s=settings.capture_timeout_s)
+    app.cleanup_ctx.append(_capture_ctx)
 
     sio = socketio.AsyncServer(
         async_mode="aiohttp",
@@ -75,11 +83,13 @@ def create_app(settings: Settings, *, config: KioskConfig | None = None,
                                 on_failure=lambda sid, role, error: _media_failed(app, sid, role,
                                                                                   error))
              if settings.media_mode == "server" else None)
+    notifier = SocketNotifier(sio)
+    cases = CaseEvents(app[app_keys.DB], config, notifier, settings)
     queue = QueueService(
-        MemoryStore(), config, SocketNotifier(sio), journal,
+        MemoryStore(), config, notifier, journal,
         QueueTimings(offer_timeout=settings.offer_timeout_s, wrap_up=settings.wrap_up_s,
                      grace=settings.grace_s, miss_limit=settings.miss_limit),
-        media=media,
+        media=media, cases=cases,
     )
     if media is not None:
         app[app_keys.MEDIA] = media
@@ -91,7 +101,10 @@ def create_app(settings: Settings, *, config: KioskConfig | None = None,
     app[app_keys.SIO] = sio
     app[app_keys.JOURNAL] = journal
     app[app_keys.QUEUE] = queue
+    app[app_keys.CASE_EVENTS] = cases
     app.cleanup_ctx.append(_queue_ctx)
+    for table in (routes_cases.routes, routes_case_documents.routes, case_export.routes):
+        app.router.add_routes(table)
 
     for table in (routes_ops.routes, routes_auth.routes, routes_devices.routes,
                   routes_catalogue.routes, routes_ice.routes):
@@ -134,6 +147,12 @@ async def _media_failed(app: web.Application, session_id: str, role: str,
                         error: MediaError) -> None:
     log.warning("media.failed", session=session_id, role=role, code=error.code)
     await app[app_keys.QUEUE].media_failed(session_id, role, error.code, error.message)
+
+
+async def _capture_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The document pipeline's worker processes (started on first use) end with the app."""
+    yield
+    await app[app_keys.CAPTURE_POOL].close()
 
 
 async def _blob_sweep_ctx(app: web.Application) -> AsyncIterator[None]:

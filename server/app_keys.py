@@ -10,6 +10,8 @@ if TYPE_CHECKING:
     import socketio
 
     from media.endpoint import LocalMediaEndpoint
+    from server.capture_pool import CapturePool
+    from server.case_events import CaseEvents
     from server.catalogue import KioskConfig
     from server.metrics import Metrics
     from server.queue_journal import DbJournal
@@ -29,3 +31,5 @@ SIO: web.AppKey[socketio.AsyncServer] = web.AppKey("sio")
 QUEUE: web.AppKey[QueueService] = web.AppKey("queue")
 MEDIA: web.AppKey[LocalMediaEndpoint] = web.AppKey("media")
 JOURNAL: web.AppKey[DbJournal] = web.AppKey("journal")
+CAPTURE_POOL: web.AppKey[CapturePool] = web.AppKey("capture_pool")
+CASE_EVENTS: web.AppKey[CaseEvents] = web.AppKey("case_events")

@@ -23,6 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from server import audit
 from server.case_records import CaseRecord, DocumentRecord
 from server.cases import (
     CaseStatus,
@@ -91,6 +92,10 @@ async def _insert_case(conn: AsyncConnection, ticket_id: str, session_id: str, m
         matter=matter.code, department=await _department_of(conn, clerk), channel=channel,
         hut_id=hut_id, owner=owner, clerk=clerk, status=str(CaseStatus.DRAFT),
         created_at=now, updated_at=now))
+    await audit.record(conn, actor=f"clerk:{clerk}", role="clerk", action="case.open",
+                       object_type="case", object_id=number, outcome="success",
+                       detail={"session_id": session_id, "ticket_id": ticket_id,
+                               "matter": matter.code})
     slots = slots_for(matter)
     if slots:
         await conn.execute(sa.insert(S), [
@@ -109,6 +114,9 @@ async def _follow_session(conn: AsyncConnection, case: CaseRecord, session_id: s
     await conn.execute(sa.update(C).where(C.c.id == case.id).values(
         session_id=session_id, clerk=clerk, department=await _department_of(conn, clerk),
         session_ended_at=None, updated_at=utcnow()))
+    await audit.record(conn, actor=f"clerk:{clerk}", role="clerk", action="case.reassign",
+                       object_type="case", object_id=case.number, outcome="success",
+                       detail={"session_id": session_id, "previous_clerk": case.clerk})
     moved = await _case_where(conn, C.c.id == case.id)
     assert moved is not None
     return moved
@@ -121,6 +129,14 @@ async def _case_where(conn: AsyncConnection, condition: Any) -> CaseRecord | Non
 
 async def get_case(conn: AsyncConnection, case_id: str) -> CaseRecord | None:
     return await _case_where(conn, C.c.id == case_id)
+
+
+async def lock_case(conn: AsyncConnection, case_id: str) -> CaseRecord | None:
+    """The case, read after a write to its row: PostgreSQL then holds the row lock and
+    SQLite its writer lock until commit, so a status check made now still holds when the
+    change commits (a completion and an upload cannot pass each other)."""
+    await conn.execute(sa.update(C).where(C.c.id == case_id).values(updated_at=utcnow()))
+    return await get_case(conn, case_id)
 
 
 async def case_of_session(conn: AsyncConnection, session_id: str) -> CaseRecord | None:

@@ -55,6 +55,13 @@ class Settings(BaseSettings):
     grace_s: float = Field(30.0, ge=0)
     miss_limit: int = Field(2, ge=1)
 
+    document_workers: int = Field(2, ge=1, le=32)
+    upload_max_bytes: int = Field(15 * 1024 * 1024, gt=0)
+    upload_max_pixels: int = Field(40_000_000, gt=0)
+    capture_timeout_s: float = Field(60.0, gt=0)
+    case_number_prefix: str = Field("DY", pattern=r"^[A-Z]{1,8}$")
+    case_citizen_window_s: int = Field(1800, ge=0)
+
     media_mode: Literal["server", "p2p"] = "server"
     stun_urls: list[str] = Field(default_factory=list)
     turn_urls: list[str] = Field(default_factory=list)

@@ -15,6 +15,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 import structlog
@@ -22,6 +23,7 @@ import structlog
 from server.catalogue import KioskConfig
 from server.errors import BadRequest, Conflict, Forbidden, InvalidTransition, NotFound
 from server.principals import Principal
+from signaling.case_hooks import CaseHooks
 from signaling.dispatcher import match, next_escalation_at
 from signaling.estimate import HandleTimeAverager
 from signaling.journal import Journal
@@ -63,7 +65,8 @@ class QueueService:
     def __init__(self, store: QueueStore, config: KioskConfig, notifier: Notifier,
                  journal: Journal, timings: QueueTimings | None = None,
                  clock: Callable[[], float] = time.time,
-                 media: AnsweringEndpoint | None = None) -> None:
+                 media: AnsweringEndpoint | None = None,
+                 cases: CaseHooks | None = None) -> None:
         self.store = store
         self.config = config
         self.notifier = notifier
@@ -71,6 +74,7 @@ class QueueService:
         self.timings = timings or QueueTimings()
         self.clock = clock
         self.media = media
+        self.cases = cases
         self.averager = HandleTimeAverager({m.code: m.expected_minutes for m in config.matters})
         self.views = QueueViews(config, self.averager)
         self._lock = store.lock
@@ -350,6 +354,12 @@ class QueueService:
                                       {**started, "role": "clerk"})
             await self._send_numbered(record.owner, "session.started",
                                       {**started, "role": "citizen"})
+            if self.cases is not None:
+                ticket = record.ticket
+                self.timers.background(f"case-open:{offer_id}", partial(
+                    self.cases.session_accepted, session_id=offer_id, ticket_id=ticket.id,
+                    matter=ticket.matter, channel=str(ticket.channel), hut_id=ticket.hut_id,
+                    owner=record.owner, clerk_id=clerk_id))
             self._positions_soon()
             return started
 
@@ -438,6 +448,9 @@ class QueueService:
         if outcome is Outcome.COMPLETED and session.handle_seconds is not None:
             self.averager.observe(record.ticket.matter, session.handle_seconds)
         ended = {"session_id": session.session_id, "outcome": str(outcome), "reason": reason}
+        if self.cases is not None:
+            self.timers.background(f"case-end:{session.session_id}", partial(
+                self.cases.session_ended, session_id=session.session_id, at=now))
         for party in (clerk_key(session.clerk_id), record.owner):
             self.timers.cancel(f"grace:{party}")
             await self._send_numbered(party, "session.ended", ended)
