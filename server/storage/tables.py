@@ -241,3 +241,33 @@ case_upload_keys = sa.Table(
     sa.Column("actor", sa.String(128), nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
 )
+
+recording_consents = sa.Table(
+    "recording_consents",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("session_id", sa.String(32), nullable=False, index=True),
+    sa.Column("participant", sa.String(160), nullable=False),
+    sa.Column("granted", sa.Boolean, nullable=False),
+    sa.Column("notice", sa.String(64), nullable=True),
+    sa.Column("at", UTCDateTime, nullable=False),
+)
+
+recordings = sa.Table(
+    "recordings",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("session_id", sa.String(32), nullable=False, index=True),
+    sa.Column("consent_id", sa.String(32), sa.ForeignKey("recording_consents.id"),
+              nullable=False),
+    sa.Column("segment_index", sa.Integer, nullable=False),
+    sa.Column("path", sa.String(500), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("duration_s", sa.Float, nullable=False),
+    sa.Column("size_bytes", sa.BigInteger, nullable=False),
+    sa.Column("container", sa.String(16), nullable=False),
+    sa.Column("codecs", sa.String(64), nullable=False),
+    sa.Column("tracks", sa.JSON, nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
