@@ -59,3 +59,18 @@ ensure_venv() {
         echo "$want" > "$stamp"
     fi
 }
+
+# ensure_web_packages: the pages' browser dependencies (socket.io-client) from the npm
+# registry into client_web/node_modules, exactly as package-lock.json pins them; again
+# only when the lock file changed. The server serves them from there (no CDN, no bundler).
+ensure_web_packages() {
+    command -v npm >/dev/null 2>&1 || ensure_debian_packages nodejs npm
+    local stamp="$ROOT/client_web/node_modules/.xiaowu-installed"
+    local want
+    want="$(sha256sum client_web/package-lock.json | cut -d' ' -f1)"
+    if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+        log "installing browser packages (npm ci in client_web/)"
+        npm ci --prefix "$ROOT/client_web" --no-audit --no-fund --ignore-scripts --loglevel=error >/dev/null
+        echo "$want" > "$stamp"
+    fi
+}

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import socketio
 import structlog
@@ -25,6 +24,7 @@ from server import (
     routes_devices,
     routes_ice,
     routes_ops,
+    routes_stats,
 )
 from server.capture_pool import CapturePool
 from server.case_events import CaseEvents
@@ -39,6 +39,7 @@ from server.settings import REPO_ROOT, Settings
 from server.sms import LogSmsSender, SmsSender
 from server.storage.blobs import BlobStore, sweep_orphans
 from server.storage.database import Database
+from server.web_pages import add_pages
 from signaling.memory_store import MemoryStore
 from signaling.namespaces import CitizenNamespace, ClerkNamespace, SupervisorNamespace
 from signaling.notifier import SocketNotifier
@@ -107,19 +108,10 @@ def create_app(settings: Settings, *, config: KioskConfig | None = None,
         app.router.add_routes(table)
 
     for table in (routes_ops.routes, routes_auth.routes, routes_devices.routes,
-                  routes_catalogue.routes, routes_ice.routes):
+                  routes_catalogue.routes, routes_ice.routes, routes_stats.routes):
         app.router.add_routes(table)
-    _add_static(app, CLIENT_WEB)
+    add_pages(app, CLIENT_WEB)
     return app
-
-
-def _add_static(app: web.Application, root: Path) -> None:
-    async def index(_request: web.Request) -> web.FileResponse:
-        return web.FileResponse(root / "index.html")
-
-    app.router.add_get("/", index)
-    if root.exists():
-        app.router.add_static("/static/", root, show_index=False, follow_symlinks=False)
 
 
 async def _database_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -80,7 +80,7 @@ class QueueService:
         self._lock = store.lock
         self.timers = Timers(self._lock)
         self._replay: dict[str, ReplayLog] = {}
-        self._sent: dict[str, tuple[int, int | None]] = {}
+        self._sent: dict[str, tuple[int, int | None, str]] = {}
         self._overview: list[dict[str, Any]] | None = None
 
     async def close(self) -> None:
@@ -593,7 +593,7 @@ class QueueService:
         paused = await self.store.paused()
         for ticket_id, view in self.views.waiting(records, clerks, paused,
                                                   self.clock()).items():
-            key = (view["position"], view["estimate_minutes"])
+            key = (view["position"], view["estimate_minutes"], view["state"])
             if self._sent.get(ticket_id) != key:
                 self._sent[ticket_id] = key
                 await self.notifier.send(view.pop("owner"), "queue.update", view)
