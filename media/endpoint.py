@@ -37,7 +37,8 @@ EndpointFailureHandler = Callable[[str, str, MediaError], Awaitable[None] | None
 
 
 class MediaEndpoint(Protocol):
-    async def answer(self, session_id: str, role: str, offer_sdp: str) -> str: ...
+    async def answer(self, session_id: str, role: str, offer_sdp: str, *,
+                     restart: bool = False) -> str: ...
 
     async def snapshot(self, session_id: str, role: str, index: int = 0) -> npt.NDArray[np.uint8]:
         ...
@@ -76,14 +77,17 @@ class LocalMediaEndpoint:
     def session(self, session_id: str) -> RelaySession | None:
         return self._sessions.get(session_id)
 
-    async def answer(self, session_id: str, role: str, offer_sdp: str) -> str:
+    async def answer(self, session_id: str, role: str, offer_sdp: str, *,
+                     restart: bool = False) -> str:
+        """Answer ``role``'s offer: a first join, a reconnect, or (``restart``) an ICE
+        restart after a network change; each replaces the role's previous leg."""
         relay = self._sessions.get(session_id)
         if relay is None:
             relay = RelaySession(
                 session_id, self._roles, self.settings, self._failure_handler(session_id)
             )
             self._sessions[session_id] = relay
-        return await relay.connect(role, offer_sdp)
+        return await relay.connect(role, offer_sdp, restart=restart)
 
     async def snapshot(self, session_id: str, role: str, index: int = 0) -> npt.NDArray[np.uint8]:
         relay = self._sessions.get(session_id)

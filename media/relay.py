@@ -81,8 +81,12 @@ class RelaySession:
 
         return unwatch
 
-    async def connect(self, role: str, offer_sdp: str) -> str:
-        """Answer ``role``'s offer (first join or reconnect) and return the answer SDP."""
+    async def connect(self, role: str, offer_sdp: str, *, restart: bool = False) -> str:
+        """Answer ``role``'s offer (first join, reconnect, or ICE restart) and return the
+        answer SDP. The role's previous leg, if any, is closed first: aiortc cannot restart
+        ICE within a connection, so a restart is a new leg with new ICE credentials and
+        DTLS certificate, which browsers take as an ICE and DTLS restart of their own
+        connection. The sources stay, so the other participant's leg is not touched."""
         if role not in self.roles:
             raise ValueError(f"role {role!r} is not one of {self.roles}")
         offer = parse_offer(offer_sdp)
@@ -98,6 +102,9 @@ class RelaySession:
                 )
                 for kind in sorted(offer.kinds())
             }
+            if restart:
+                logger.info("session %s: %s restarts ICE (had a leg: %s)", self.session_id,
+                            role, role in self._peers)
             await self._drop_peer(role)
             peer = ParticipantPeer(
                 role,

@@ -5,8 +5,12 @@ With the server in the media path (the default), each participant negotiates wit
 server: its offer is answered by the media endpoint and the answer goes back to it
 alone. The endpoint does not trickle and needs none (its answer carries its candidates;
 clients gather before they offer), so candidates sent to it are acknowledged and
-dropped. In ``p2p`` mode, kept for deployments that cannot carry media centrally (no
-recording, no stream snapshots then), events are relayed to the other participant.
+dropped. ``webrtc.restart`` carries an ICE-restart offer after a network change: the
+endpoint replaces that participant's leg (aiortc cannot restart ICE inside a
+connection, so the answer has new ICE credentials and a new DTLS fingerprint) while
+the other participant's leg keeps running untouched. In ``p2p`` mode, kept for
+deployments that cannot carry media centrally (no recording, no stream snapshots
+then), events are relayed to the other participant.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from server.errors import BadRequest
 class AnsweringEndpoint(Protocol):
     """The part of ``media.endpoint.MediaEndpoint`` signaling needs."""
 
-    async def answer(self, session_id: str, role: str, offer_sdp: str) -> str: ...
+    async def answer(self, session_id: str, role: str, offer_sdp: str, *,
+                     restart: bool = False) -> str: ...
     async def end(self, session_id: str) -> None: ...
 
 
@@ -37,7 +42,12 @@ async def negotiate(endpoint: AnsweringEndpoint, session_id: str, participant: s
     if event == "webrtc.offer":
         sdp = await endpoint.answer(session_id, role_of(participant), str(data["sdp"]))
         return {"session_id": session_id, "type": "answer", "sdp": sdp, "from": "server"}
+    if event == "webrtc.restart":
+        sdp = await endpoint.answer(session_id, role_of(participant), str(data["sdp"]),
+                                    restart=True)
+        return {"session_id": session_id, "type": "answer", "sdp": sdp, "from": "server",
+                "restart": True}
     if event == "webrtc.answer":
         raise BadRequest("服务器只接受 offer", "the server answers; send an offer",
                          code="unexpected_answer")
-    return None  # candidates and restarts: the next offer carries them
+    return None  # candidates: the offer carried them

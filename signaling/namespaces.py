@@ -26,6 +26,7 @@ from signaling.protocol import (
     OfferReply,
     PresenceSet,
     QueueJoin,
+    Restart,
     Resume,
     SessionEnd,
     SessionRef,
@@ -56,9 +57,9 @@ class _QueueNamespace(RoleNamespace):
             self.handle(event, self._relay)
 
     async def _relay(self, sid: str, principal: Principal,
-                     body: Description | Candidate | SessionRef) -> dict[str, Any]:
+                     body: Description | Candidate | Restart) -> dict[str, Any]:
         event = {Description: f"webrtc.{getattr(body, 'type', '')}",
-                 Candidate: "webrtc.candidate", SessionRef: "webrtc.restart"}[type(body)]
+                 Candidate: "webrtc.candidate", Restart: "webrtc.restart"}[type(body)]
         return await self.queue.relay(participant_of(principal), body.session_id, event,
                                       body.model_dump(exclude_none=True))
 

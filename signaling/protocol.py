@@ -68,6 +68,14 @@ class Description(Payload):
     sdp: str = Field(min_length=1, max_length=MAX_SDP)
 
 
+class Restart(Payload):
+    """An offer that replaces the sender's media leg after a network change (ICE restart)."""
+
+    session_id: str = Id
+    type: Literal["offer"] = "offer"
+    sdp: str = Field(min_length=1, max_length=MAX_SDP)
+
+
 class Candidate(Payload):
     session_id: str = Id
     candidate: str = Field(max_length=1024)
@@ -98,7 +106,7 @@ CITIZEN_EVENTS: dict[str, type[Payload]] = {
     "webrtc.offer": Description,
     "webrtc.answer": Description,
     "webrtc.candidate": Candidate,
-    "webrtc.restart": SessionRef,
+    "webrtc.restart": Restart,
 }
 
 CLERK_EVENTS: dict[str, type[Payload]] = {
@@ -113,7 +121,7 @@ CLERK_EVENTS: dict[str, type[Payload]] = {
     "webrtc.offer": Description,
     "webrtc.answer": Description,
     "webrtc.candidate": Candidate,
-    "webrtc.restart": SessionRef,
+    "webrtc.restart": Restart,
 }
 
 SUPERVISOR_EVENTS: dict[str, type[Payload]] = {

@@ -16,8 +16,9 @@ from server.app import create_app
 from server.ice import turn_credentials
 from tests.conftest import make_settings
 from tests.integration import parties
+from tests.integration.lossy_network import RtpLoss
 from tests.integration.parties import Party
-from tests.integration.test_media_relay import digest, make_client, sent_digests
+from tests.integration.test_media_relay import Client, digest, make_client, sent_digests
 
 TEACHER = "EDU-TQ-CONFIRM"
 
@@ -79,6 +80,64 @@ async def test_the_server_answers_both_sides_and_forwards_frames_unchanged(
     finally:
         await citizen_peer.pc.close()
         await clerk_peer.pc.close()
+
+
+async def _start_call(server: TestServer) -> tuple[Party, Party, str]:
+    clerk = await parties.clerk(server, "wangli")
+    kiosk = await parties.kiosk(server)
+    await kiosk.ok("queue.join", {"matter": TEACHER})
+    offer = await clerk.next("offer")
+    session_id: str = (await clerk.ok("offer.accept", {"offer_id": offer["offer_id"]}))[
+        "session"]["session_id"]
+    return kiosk, clerk, session_id
+
+
+async def test_ice_restart_after_a_network_change_resumes_media_both_ways(
+    server: TestServer,
+) -> None:
+    kiosk, clerk, session_id = await _start_call(server)
+    old = await _negotiate(kiosk, session_id)
+    clerk_peer = await _negotiate(clerk, session_id)
+    media = server.app[app_keys.MEDIA]
+    clerk_leg = media.session(session_id).peer("clerk")  # type: ignore[union-attr]
+    new: Client | None = None
+    try:
+        await clerk_peer.wait_for("video", lambda frames: len(frames) >= 5)
+        await old.wait_for("video", lambda frames: len(frames) >= 5)
+        RtpLoss(1.0, seed=0).install(old.pc)  # the kiosk's network is gone: nothing arrives
+        await asyncio.sleep(0.5)
+        before = len(clerk_peer.received["video"])
+
+        new = make_client("VP8")  # aiortc has no iceRestart: a browser would reuse its pc
+        await kiosk.ok("webrtc.restart", {"session_id": session_id, "type": "offer",
+                                          "sdp": await new.offer()})
+        answer = await kiosk.next("webrtc.answer")
+        assert answer["restart"] is True and answer["from"] == "server"
+        await new.accept(answer["sdp"])
+
+        await clerk_peer.wait_for("video", lambda frames: len(frames) >= before + 10)
+        resumed = clerk_peer.received["video"][before:]
+        assert resumed[0].keyframe
+        assert {digest("VP8", f.data) for f in resumed} <= sent_digests(new.video)
+        await new.wait_for("video", lambda frames: len(frames) >= 5)
+        assert new.received["video"][0].keyframe
+        await new.wait_for("audio", lambda frames: len(frames) >= 5)
+        session = media.session(session_id)
+        assert session is not None and session.peer("clerk") is clerk_leg  # not renegotiated
+
+        bad = await kiosk.call("webrtc.restart", {"session_id": session_id, "type": "offer",
+                                                  "sdp": "not sdp"})
+        assert bad["error"]["code"] == "invalid_sdp"
+        missing = await kiosk.call("webrtc.restart", {"session_id": session_id})
+        assert missing["error"]["code"] == "invalid_payload"
+        stranger = await parties.citizen(server, "wx-stranger")
+        refused = await stranger.call("webrtc.restart", {"session_id": session_id,
+                                                         "type": "offer", "sdp": "v=0"})
+        assert refused["error"]["code"] == "not_in_session"
+    finally:
+        for client in (old, clerk_peer, new):
+            if client is not None:
+                await client.pc.close()
 
 
 async def test_ice_servers_come_with_expiring_turn_credentials(
