@@ -1,14 +1,12 @@
 // The case panel of a call: one capture button per checklist slot (showing the processed
-// photo and its quality verdict), the applicant's fields with identity-number checking,
-// notes and the outcome. The case itself lives on the server (docs/protocol.md, "Cases");
-// CasesClient is the HTTP side of it.
+// photo and its quality verdict), waivers, the applicant's fields with identity-number
+// checking, notes and the outcome. The case lives on the server (docs/protocol.md,
+// "Cases"); CasesClient is its HTTP side.
 
 import { h, $, toast } from "../lib/dom.js";
 import { t, pick, serverText } from "../lib/i18n.js";
 import { checkIdNumber } from "../lib/id_number.js";
 import { CasesClient } from "./cases_client.js";
-
-const OUTCOMES = ["approved", "rejected", "incomplete", "referred"];
 
 export class CasePanel {
   constructor({ form, slots, csrf, onComplete }) {
@@ -18,20 +16,18 @@ export class CasePanel {
     this.onComplete = onComplete;
     this.session = null;
     this.case = null;
-    this.results = {};
+    this.shown = {};
   }
 
   async open(session) {
     this.session = session;
-    this.results = {};
     this.case = null;
+    this.shown = {};
     this._renderForm();
     this._renderSlots();
     try {
-      this.case = await this.client.forSession(session);
+      this._loaded(await this.client.forSession(session));
       this._fillForm();
-      for (const doc of this.case.documents || []) this._showDocument(doc);
-      this._renderSlots();
     } catch (err) {
       toast(serverText(err.message), { kind: "error" });
     }
@@ -40,7 +36,7 @@ export class CasePanel {
   close() {
     this.session = null;
     this.case = null;
-    this.results = {};
+    this.shown = {};
     this.form.replaceChildren();
     this.slotsEl.replaceChildren();
   }
@@ -53,78 +49,105 @@ export class CasePanel {
     this._renderSlots();
   }
 
-  /** Slots: the case's checklist once loaded, the matter's materials before. */
+  _loaded(record) {
+    this.case = record;
+    for (const doc of record.documents || []) this._remember(doc);
+    this._renderSlots();
+    const number = $("#case-number", this.form);
+    if (number) number.textContent = record.number || "";
+  }
+
+  /** The newest document of each slot is the one shown. */
+  _remember(doc) {
+    const quality = doc.quality || {};
+    this.shown[doc.slot] = {
+      document_id: doc.document_id,
+      url: doc.processed.url,
+      verdict: quality.verdict || "ok",
+      prompts: quality.prompt_texts || [],
+    };
+  }
+
   _slotList() {
-    if (this.case && this.case.checklist) return this.case.checklist;
-    return (this.session.materials || []).map((m) => ({ key: m.kind, kind: m.kind, name_zh: m.name_zh, name_en: m.name_en, required: m.required }));
+    if (this.case) return this.case.checklist;
+    return (this.session.materials || []).map((m) => ({ key: m.kind, kind: m.kind, name_zh: m.name_zh, name_en: m.name_en, required: m.required, state: "missing" }));
   }
 
   _renderSlots() {
     if (!this.session) return;
-    this.slotsEl.replaceChildren(
-      ...this._slotList().map((slot) => {
-        const result = this.results[slot.key];
-        const button = h("button", {
-          type: "button", class: result ? "secondary" : "primary", dataset: { slot: slot.key },
-          onclick: () => this._capture(slot, button),
-        }, result ? t("recapture") : t("capture"));
-        return h("li", { class: "slot", dataset: { slot: slot.key } },
-          h("span", { class: "name" }, pick(slot), slot.required ? h("em", {}, t("required_mark")) : null),
-          button,
-          result ? h("div", { class: "result" },
-            h("img", { src: result.url, alt: pick(slot), dataset: { document: result.document_id } }),
-            h("div", {}, h("div", { class: `verdict ${result.verdict}` }, t(`verdict_${result.verdict}`)),
-              ...(result.prompts || []).map((p) => h("div", { class: "small" }, typeof p === "string" ? p : pick(p, "text"))))) : null);
-      }),
-    );
+    this.slotsEl.replaceChildren(...this._slotList().map((slot) => this._slot(slot)));
+  }
+
+  _slot(slot) {
+    const result = this.shown[slot.key];
+    const capture = h("button", {
+      type: "button", class: result ? "secondary" : "primary", dataset: { slot: slot.key, action: "capture" },
+      disabled: !this.case, onclick: () => this._capture(slot, capture),
+    }, result ? t("recapture") : t("capture"));
+    const waive = slot.required && !result && slot.state !== "waived"
+      ? h("button", { type: "button", class: "secondary", dataset: { slot: slot.key, action: "waive" }, disabled: !this.case, onclick: () => this._waive(slot) }, t("waive"))
+      : null;
+    return h("li", { class: "slot", dataset: { slot: slot.key, state: slot.state || "" } },
+      h("span", { class: "name" }, pick(slot), slot.required ? h("em", {}, t("required_mark")) : null,
+        slot.state === "waived" ? h("em", { class: "waived" }, `${t("waived")}：${slot.waived_reason}`) : null),
+      h("span", { class: "slot-actions" }, waive, capture),
+      result ? h("div", { class: "result" },
+        h("img", { src: result.url, alt: pick(slot), dataset: { document: result.document_id } }),
+        h("div", {}, h("div", { class: `verdict ${result.verdict}` }, t(`verdict_${result.verdict}`)),
+          ...result.prompts.map((p) => h("div", { class: "small" }, pick(p, ""))))) : null);
   }
 
   async _capture(slot, button) {
     button.disabled = true;
     button.textContent = t("capturing");
     try {
-      const doc = await this.client.capture(this.case, this.session, slot.key);
-      this._showDocument(doc);
+      // A booth's document camera is its second video track; a phone has one camera.
+      const track = this.session.channel === "kiosk" ? 1 : 0;
+      const doc = await this.client.snapshot(this.case.case_id, slot.key, track);
+      this._remember(doc);
+      this._renderSlots();
+      this._loaded(await this.client.get(this.case.case_id));
     } catch (err) {
       toast(serverText(err.message) || t("error_generic"), { kind: "error" });
-    } finally {
       this._renderSlots();
     }
   }
 
-  _showDocument(doc) {
-    const quality = doc.quality || {};
-    this.results[doc.slot] = {
-      document_id: doc.document_id,
-      url: doc.processed ? doc.processed.url : doc.url,
-      verdict: quality.verdict || doc.verdict || "ok",
-      prompts: quality.prompt_texts || doc.prompts || [],
-    };
-    this._renderSlots();
+  async _waive(slot) {
+    const reason = prompt(t("waive_reason", { name: pick(slot) }));
+    if (!reason || !reason.trim()) return;
+    try {
+      this._loaded(await this.client.waive(this.case.case_id, slot.key, reason.trim()));
+    } catch (err) {
+      toast(serverText(err.message), { kind: "error" });
+    }
   }
 
-  /** The server's push after any capture of this case (also ones made from another tab). */
-  captureResult(event) {
+  /** The server's case.document push (a capture from this or another tab, an upload). */
+  async documentAdded(event) {
     if (!this.case || event.case_id !== this.case.case_id) return;
-    this.client.document(this.case, event.document_id).then((doc) => this._showDocument(doc)).catch(() => {});
+    if (this.shown[event.slot] && this.shown[event.slot].document_id === event.document_id) return;
+    try {
+      this._loaded(await this.client.get(this.case.case_id));
+    } catch {
+      /* the next action reloads it */
+    }
   }
 
   _renderForm() {
-    const field = (id, key, input, hint) => h("label", {}, h("span", {}, t(key)), input, hint || null);
-    const idHint = h("span", { class: "hint", id: "id-hint" });
-    const idInput = h("input", { id: "id-number", maxlength: 18, inputmode: "text", spellcheck: "false",
-      oninput: () => this._checkId() });
+    const field = (key, input, hint) => h("label", {}, h("span", {}, t(key)), input, hint || null);
     this.form.replaceChildren(
-      h("h3", {}, t("case_title"), h("span", { class: "pill", id: "case-number" }, this.case ? this.case.number : "")),
-      field("applicant-name", "applicant_name", h("input", { id: "applicant-name", maxlength: 64 })),
-      field("id-number", "id_number", idInput, idHint),
-      field("phone", "phone", h("input", { id: "phone", maxlength: 20, inputmode: "tel" })),
-      field("notes", "notes", h("textarea", { id: "notes", rows: 3, maxlength: 2000 })),
-      field("outcome", "outcome", h("select", { id: "outcome" }, h("option", { value: "" }, "—"),
-        ...OUTCOMES.map((o) => h("option", { value: o }, t(`outcome_${o}`))))),
+      h("h3", {}, t("case_title"), " ", h("span", { class: "pill", id: "case-number" }, this.case ? this.case.number : "")),
+      field("applicant_name", h("input", { id: "applicant-name", maxlength: 64 })),
+      field("id_number", h("input", { id: "id-number", maxlength: 18, spellcheck: "false", oninput: () => this._checkId() }),
+        h("span", { class: "hint", id: "id-hint" })),
+      field("notes", h("textarea", { id: "notes", rows: 3, maxlength: 4000 })),
+      field("outcome", h("select", { id: "outcome" }, h("option", { value: "" }, "—"),
+        h("option", { value: "completed" }, t("outcome_completed")), h("option", { value: "rejected" }, t("outcome_rejected")))),
+      field("outcome_note", h("input", { id: "outcome-note", maxlength: 2000 })),
       h("p", { class: "error", id: "case-error" }),
       h("div", { class: "actions" },
-        h("button", { type: "button", class: "secondary", id: "save-case", onclick: () => this._save() }, t("save_case")),
+        h("button", { type: "button", class: "secondary", id: "save-case", onclick: () => this._save(true) }, t("save_case")),
         h("button", { type: "button", class: "danger", id: "end-failed", onclick: () => this.onComplete("failed") }, t("end_failed")),
         h("button", { type: "button", class: "good", id: "complete", onclick: () => this._complete() }, t("complete"))),
     );
@@ -136,6 +159,7 @@ export class CasePanel {
     if (!value) {
       hint.textContent = "";
       hint.className = "hint";
+      delete hint.dataset.verdict;
       return true;
     }
     const verdict = checkIdNumber(value);
@@ -147,7 +171,8 @@ export class CasePanel {
 
   _values() {
     const get = (id) => ($(`#${id}`, this.form) ? $(`#${id}`, this.form).value.trim() : "");
-    return { applicant_name: get("applicant-name"), id_number: get("id-number").toUpperCase(), phone: get("phone"), notes: get("notes"), outcome: get("outcome") };
+    return { applicant_name: get("applicant-name"), id_number: get("id-number").toUpperCase(), notes: get("notes"),
+      outcome: get("outcome"), outcome_note: get("outcome-note") };
   }
 
   _setValues(v) {
@@ -156,48 +181,56 @@ export class CasePanel {
     };
     set("applicant-name", v.applicant_name);
     set("id-number", v.id_number);
-    set("phone", v.phone);
     set("notes", v.notes);
     set("outcome", v.outcome);
+    set("outcome-note", v.outcome_note);
     this._checkId();
   }
 
   _fillForm() {
     if (!this.case) return;
-    $("#case-number", this.form).textContent = this.case.number || "";
-    this._setValues(this.case);
+    this._setValues({ applicant_name: this.case.applicant_name, id_number: this.case.id_number, notes: this.case.notes,
+      outcome_note: this.case.outcome });
   }
 
-  async _save() {
-    $("#case-error", this.form).textContent = "";
+  _error(text, code) {
+    const box = $("#case-error", this.form);
+    box.textContent = text;
+    if (code) box.dataset.code = code;
+    else delete box.dataset.code;
+  }
+
+  async _save(announce) {
+    this._error("");
+    if (!this.case) return false;
     if (!this._checkId()) {
-      $("#case-error", this.form).textContent = t("id_check_digit");
+      this._error(t(`id_${checkIdNumber($("#id-number", this.form).value)}`), "id_number_invalid");
       return false;
     }
+    const v = this._values();
+    const changes = {};
+    for (const name of ["applicant_name", "id_number"]) if (v[name] && v[name] !== (this.case[name] || "")) changes[name] = v[name];
+    if (v.notes !== (this.case.notes || "")) changes.notes = v.notes;
+    if (!Object.keys(changes).length) return true;
     try {
-      this.case = await this.client.update(this.case, this._values());
-      toast(t("saved"));
+      this._loaded(await this.client.update(this.case.case_id, changes));
+      if (announce) toast(t("saved"));
       return true;
     } catch (err) {
-      $("#case-error", this.form).textContent = serverText(err.message);
-      $("#case-error", this.form).dataset.code = err.code;
+      this._error(serverText(err.message), err.code);
       return false;
     }
   }
 
   async _complete() {
-    const values = this._values();
-    if (!values.outcome) {
-      $("#case-error", this.form).textContent = t("need_outcome");
-      return;
-    }
-    if (!(await this._save())) return;
+    const v = this._values();
+    if (!v.outcome) return this._error(t("need_outcome"), "outcome_required");
+    if (!(await this._save(false))) return;
     try {
-      this.case = await this.client.close(this.case, values.outcome);
+      const note = v.outcome_note || t(`outcome_${v.outcome}`);
+      this._loaded(await this.client.setStatus(this.case.case_id, v.outcome, note));
     } catch (err) {
-      $("#case-error", this.form).textContent = serverText(err.message);
-      $("#case-error", this.form).dataset.code = err.code;
-      return;
+      return this._error(serverText(err.message), err.code);
     }
     this.onComplete("completed");
   }

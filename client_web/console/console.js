@@ -97,7 +97,7 @@ class Console {
     c.on("media.failed", () => this._negotiate());
     c.on("wrapup", ({ seconds }) => this._wrapup(seconds));
     c.on("queue.overview", ({ queues }) => this._overview(queues));
-    c.on("capture.result", (data) => this.cases.captureResult(data));
+    c.on("case.document", (data) => this.cases.documentAdded(data));
     c.on("tab.inactive", () => this._readOnly(true));
     c.on("tab.active", () => this._readOnly(false));
     c.on("resumed", (ack) => this._resumed(ack));

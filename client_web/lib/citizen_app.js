@@ -373,14 +373,17 @@ export class CitizenApp {
   _captured(data) {
     const session = this.state.session;
     if (!session || data.session_id !== session.session_id) return;
-    const material = (session.materials || []).find((m) => m.kind === data.material) || { name_zh: data.material, name_en: data.material };
+    const kind = data.slot.replace(/_\d+$/, "");
+    const material = (session.materials || []).find((m) => m.kind === kind) || { name_zh: data.slot, name_en: data.slot };
     const ok = data.verdict === "ok";
-    const captured = { ...(this.state.captured || {}), [data.material]: ok ? "done" : "retake" };
+    const captured = { ...(this.state.captured || {}), [kind]: ok ? "done" : "retake" };
     this._save({ ...this.state, captured });
     this._renderCallMaterials(session.materials, captured);
+    const first = (data.prompts || [])[0];
+    const prompt = first ? pick(first, "") || promptText(first.code) : promptText("no_document");
     $("#capture-feedback").textContent = ok
       ? t("captured_ok", { name: pick(material) })
-      : t("captured_retake", { name: pick(material), prompt: promptText((data.prompts || ["no_document"])[0]) });
+      : t("captured_retake", { name: pick(material), prompt });
     $("#capture-feedback").dataset.verdict = data.verdict;
   }
 
@@ -417,7 +420,7 @@ export class CitizenApp {
     }
     if (this.leaving) return this._clear();
     this.conn.setResumable(false);
-    this.ended = { session_id: data.session_id, outcome: data.outcome };
+    this.ended = { session_id: data.session_id, outcome: data.outcome, case: this.state.case };
     this._save({ ended: this.ended });
     $("#ended-title").textContent = data.outcome === "completed" ? t("ended_completed") : t("ended_other");
     this._renderStars();
@@ -461,8 +464,10 @@ export class CitizenApp {
     const ended = this.ended || this.state.ended;
     if (!skip && ended && this.rating) {
       try {
-        await this.caseLink.rate(ended.session_id, this.rating, $("#reason").value.trim());
+        const known = await this.caseLink.caseOf(ended.session_id, this.state.case || ended.case);
+        await this.caseLink.rate(known.case_id, this.rating, $("#reason").value.trim());
       } catch (err) {
+        if (err.code === "already_rated") return this._done();
         toast(serverText(err.message) || t("error_generic"), { kind: "error" });
         return;
       }
@@ -569,7 +574,10 @@ export class CitizenApp {
     });
     c.on("session.ended", (data) => this._ended(data));
     c.on("media.failed", () => this._negotiate());
-    c.on("capture.result", (data) => this._captured(data));
+    c.on("case.opened", (data) => {
+      if (this.state.session && data.session_id === this.state.session.session_id) this._save({ ...this.state, case: data });
+    });
+    c.on("case.document", (data) => this._captured(data));
     c.on("resumed", (ack) => this._resumed(ack));
   }
 

@@ -44,10 +44,11 @@ export function both(key, params = {}) {
   return `${fill(pair[0])} / ${fill(pair[1])}`;
 }
 
-/** The ``name_zh`` / ``name_en`` field of a catalogue record in the current language. */
+/** The ``name_zh`` / ``name_en`` field (or ``zh`` / ``en`` with base "") in the current language. */
 export function pick(record, base = "name") {
   if (!record) return "";
-  return (lang === "zh" ? record[`${base}_zh`] : record[`${base}_en`]) || record[`${base}_zh`] || "";
+  const zh = base ? `${base}_zh` : "zh", en = base ? `${base}_en` : "en";
+  return (lang === "zh" ? record[zh] : record[en]) || record[zh] || "";
 }
 
 /** Server messages are "中文 / English": show the half in the current language. */

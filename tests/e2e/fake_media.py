@@ -50,7 +50,7 @@ def id_card(width: int = 856) -> NDArray[np.uint8]:
         draw.text((round(140 * unit), y), value, font=text, fill=(20, 20, 20))
     draw.text((round(50 * unit), round(440 * unit)), "公民身份号码", font=label,
               fill=(40, 90, 160))
-    draw.text((round(250 * unit), round(436 * unit)), "370502199001011237", font=text,
+    draw.text((round(250 * unit), round(436 * unit)), "370502199001011233", font=text,
               fill=(20, 20, 20))
     box = (round(600 * unit), round(60 * unit), round(800 * unit), round(330 * unit))
     draw.rectangle(box, fill=(250, 250, 250))

@@ -8,14 +8,18 @@ endpoint on 127.0.0.1. Video is judged by frames being presented, not by fps.
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
 from playwright.async_api import Dialog, Page, Playwright, expect
 
+from server import app_keys
+from server.storage import tables
 from tests.e2e import harness
 from tests.e2e.conftest import Cameras
 from tests.e2e.harness import RunningServer, frames_advancing, screenshot
 
 pytestmark = pytest.mark.browser
 TEACHER = "EDU-TQ-CONFIRM"
+DEPOSIT = "HPF-DEPOSIT-CERT"  # 住房公积金缴存证明: both sides of the ID card
 PLAYING = "(sel) => { const v = document.querySelector(sel); " \
           "return !!v && v.getVideoPlaybackQuality().totalVideoFrames > 2; }"
 
@@ -66,20 +70,20 @@ async def test_a_matter_from_the_booth_to_the_clerk_and_back(
 
     # The booth: categories, search, English, the materials checklist.
     await kiosk.goto(await server.provision_url())
-    await expect(kiosk.locator(f".matter[data-code='{TEACHER}']")).to_be_visible()
+    await expect(kiosk.locator(f".matter[data-code='{DEPOSIT}']")).to_be_visible()
     assert "provision" not in kiosk.url
     await screenshot(kiosk, "kiosk-1-home")
-    await kiosk.fill("#search", "教师资格")
+    await kiosk.fill("#search", "公积金")
     names = await kiosk.locator(".matter .name").all_inner_texts()
-    assert names and all("教师资格" in name for name in names)
+    assert len(names) == 2 and all("公积金" in name for name in names)
     await kiosk.click("#lang")
     await expect(kiosk.locator("[data-screen=home] h1")).to_have_text(
         "Choose what you need to do")
     await kiosk.click("#lang")
-    await kiosk.click(f".matter[data-code='{TEACHER}']")
+    await kiosk.click(f".matter[data-code='{DEPOSIT}']")
     materials = kiosk.locator("#materials li")
-    await expect(materials).to_have_count(6)
-    await expect(kiosk.locator("#materials li.required")).to_have_count(5)
+    await expect(materials).to_have_count(2)
+    await expect(kiosk.locator("#materials li.required")).to_have_count(2)
     await screenshot(kiosk, "kiosk-2-materials")
 
     # Nobody available yet: the citizen waits, the supervisor sees it and pauses it.
@@ -90,7 +94,7 @@ async def test_a_matter_from_the_booth_to_the_clerk_and_back(
     await expect(kiosk.locator("#position")).to_have_text("下一位就是您")
     await expect(kiosk.locator("#estimate")).to_have_text("暂无可用工作人员")
     await screenshot(kiosk, "kiosk-3-queue")
-    row = board.locator(f"#queues tr[data-code='{TEACHER}']")
+    row = board.locator(f"#queues tr[data-code='{DEPOSIT}']")
     await expect(row.locator("td").nth(1)).to_have_text("1")
     await row.locator("button[data-action=pause]").click()
     await expect(kiosk.locator("#queue-note")).to_contain_text("暂停")
@@ -103,7 +107,7 @@ async def test_a_matter_from_the_booth_to_the_clerk_and_back(
     # The clerk takes citizens: an offer with a countdown, accepted with Enter.
     await console.click("#go-available")
     await expect(console.locator("#offer")).to_be_visible()
-    await expect(console.locator("#offer-matter")).to_have_text("高级中学教师资格认定确认")
+    await expect(console.locator("#offer-matter")).to_have_text("住房公积金缴存证明开具")
     await expect(console.locator("#offer-countdown")).to_contain_text("秒")
     assert await console.evaluate("window.xiaowu.alert.rang") >= 1
     await screenshot(console, "console-1-offer")
@@ -121,22 +125,50 @@ async def test_a_matter_from_the_booth_to_the_clerk_and_back(
     await screenshot(kiosk, "kiosk-4-call")
     await screenshot(console, "console-2-call")
 
-    # The clerk's ID check catches a typo while the citizen is still there.
-    await console.fill("#id-number", "11010519491231002X")
-    await expect(console.locator("#id-hint")).to_have_attribute("data-verdict", "ok")
-    await console.fill("#id-number", "110105194912310021")
-    await expect(console.locator("#id-hint")).to_have_attribute("data-verdict", "check_digit")
+    # The clerk captures both sides of the card from the document camera: the processed
+    # photo and its verdict appear on the console, the citizen is told, the case keeps it.
+    for slot in ("id_card_front", "id_card_back"):
+        item = console.locator(f"#slots li[data-slot={slot}]")
+        await item.locator("button[data-action=capture]").click()
+        await expect(item.locator(".result img")).to_be_visible()
+        await expect(item.locator(".verdict")).to_have_class("verdict ok")
+        assert await item.locator(".result img").evaluate(
+            "img => img.decode().then(() => img.naturalWidth)") > 300
+    await expect(kiosk.locator("#capture-feedback")).to_contain_text("工作人员已收到")
+    await expect(kiosk.locator("#call-materials li.done")).to_have_count(2)
+    await screenshot(console, "console-3-captured")
+    async with server.app[app_keys.DB].connect() as conn:
+        documents = (await conn.execute(sa.select(tables.case_documents))).all()
+    assert sorted(d.slot for d in documents) == ["id_card_back", "id_card_front"]
+    assert {d.path for d in documents} == {"snapshot"}
+    assert all(d.quality["verdict"] == "ok" for d in documents)
+    for document in documents:
+        assert await server.app[app_keys.BLOBS].get(document.processed_sha256)
 
-    # The clerk ends the call: wrap-up on the console, rating at the booth.
-    await console.click("#end-failed")
+    # The case: the ID check catches a typo while the citizen is still there.
+    await console.fill("#applicant-name", "付宇航")
+    await console.fill("#id-number", "370502199001011234")
+    await expect(console.locator("#id-hint")).to_have_attribute("data-verdict", "check_digit")
+    await console.fill("#id-number", "370502199001011233")
+    await expect(console.locator("#id-hint")).to_have_attribute("data-verdict", "ok")
+    await console.select_option("#outcome", "completed")
+    await console.click("#complete")
+
+    # Completed: wrap-up on the console, rating at the booth, the case shows the rating.
     await expect(console.locator("#wrapup")).to_be_visible()
-    await screenshot(console, "console-3-wrapup")
+    await screenshot(console, "console-4-wrapup")
     await expect(kiosk.locator("[data-screen=rating]")).to_be_visible()
-    await kiosk.click(".star[data-score='5']")
+    await expect(kiosk.locator("#ended-title")).to_have_text("办理完成")
+    await kiosk.click(".star[data-score='4']")
     await kiosk.fill("#reason", "工作人员很耐心")
     await screenshot(kiosk, "kiosk-5-rating")
-    await kiosk.click("#skip")
+    await kiosk.click("#rate")
     await expect(kiosk.locator("[data-screen=done]")).to_be_visible()
+    async with server.app[app_keys.DB].connect() as conn:
+        case = (await conn.execute(sa.select(tables.cases))).one()
+    assert (case.status, case.applicant_name, case.id_number) == (
+        "completed", "付宇航", "370502199001011233")
+    assert (case.rating, case.rating_reason) == (4, "工作人员很耐心")
     await kiosk.click("#restart")
 
     # Nothing of this citizen remains on the booth.
