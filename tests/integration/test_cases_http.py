@@ -72,6 +72,10 @@ async def test_the_accept_opens_a_draft_case_both_sides_can_read(
     actions = [r.action for r in await rows(server, tables.audit_log)]
     assert actions.count("case.open") == 1 and actions.count("case.read") == 2
 
+    status, body = await case.desk.call("POST", f"/api/cases/{case.case_id}/snapshots",
+                                        json={"slot": "id_card_front"})
+    assert (status, error(body)) == (409, "snapshot_unavailable")  # p2p: no server media
+
 
 async def test_an_upload_fills_its_slot_and_a_retry_never_makes_a_second_document(
     server: TestServer, case: Served,
