@@ -50,7 +50,8 @@ def authorize(principal: Principal, case: CaseRecord, need: Need, *,
             if need is Need.RATE:
                 raise _role_may_not(need)
             return "clerk"
-        if principal.role == "supervisor" and principal.department == case.department:
+        if (principal.role == "supervisor" and principal.department is not None
+                and principal.department == case.department):
             if need not in _SUPERVISOR_MAY:
                 raise _role_may_not(need)
             return "supervisor"

@@ -147,6 +147,8 @@ async def list_cases(conn: AsyncConnection, *, clerk: str | None = None,
                      department: str | None = None, status: str | None = None,
                      before: datetime | None = None, limit: int = 50) -> list[CaseRecord]:
     """Newest first; exactly one of ``clerk`` and ``department`` scopes the list."""
+    if (clerk is None) == (department is None):
+        raise ValueError("list_cases needs exactly one of clerk and department")
     query = sa.select(C).order_by(C.c.created_at.desc(), C.c.id.desc()).limit(limit)
     if clerk is not None:
         query = query.where(C.c.clerk == clerk)

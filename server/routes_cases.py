@@ -78,7 +78,7 @@ async def list_cases(request: web.Request) -> web.Response:
     username = principal.subject.removeprefix("clerk:")
     if principal.role == "clerk":
         scope: dict[str, str | None] = {"clerk": username}
-    elif principal.role == "supervisor":
+    elif principal.role == "supervisor" and principal.department is not None:
         scope = {"department": principal.department}
     else:
         raise Forbidden("无权查看案件", "this role does not handle cases")
