@@ -17,6 +17,21 @@ export class CasePanel {
     this.session = null;
     this.case = null;
     this.shown = {};
+    this.images = new Map();
+    this.capturing = new Set();
+  }
+
+  /**
+   * One <img> per document, kept across re-renders: images are served no-store, so a new
+   * element would fetch the photo again.
+   */
+  _image(result, alt) {
+    let img = this.images.get(result.document_id);
+    if (!img) {
+      img = h("img", { src: result.url, alt, dataset: { document: result.document_id } });
+      this.images.set(result.document_id, img);
+    }
+    return img;
   }
 
   async open(session) {
@@ -37,6 +52,7 @@ export class CasePanel {
     this.session = null;
     this.case = null;
     this.shown = {};
+    this.images.clear();
     this.form.replaceChildren();
     this.slotsEl.replaceChildren();
   }
@@ -92,7 +108,7 @@ export class CasePanel {
         slot.state === "waived" ? h("em", { class: "waived" }, `${t("waived")}：${slot.waived_reason}`) : null),
       h("span", { class: "slot-actions" }, waive, capture),
       result ? h("div", { class: "result" },
-        h("img", { src: result.url, alt: pick(slot), dataset: { document: result.document_id } }),
+        this._image(result, pick(slot)),
         h("div", {}, h("div", { class: `verdict ${result.verdict}` }, t(`verdict_${result.verdict}`)),
           ...result.prompts.map((p) => h("div", { class: "small" }, pick(p, ""))))) : null);
   }
@@ -100,16 +116,21 @@ export class CasePanel {
   async _capture(slot, button) {
     button.disabled = true;
     button.textContent = t("capturing");
+    this.capturing.add(slot.key);
     try {
       // A booth's document camera is its second video track; a phone has one camera.
       const track = this.session.channel === "kiosk" ? 1 : 0;
       const doc = await this.client.snapshot(this.case.case_id, slot.key, track);
       this._remember(doc);
       this._renderSlots();
+      // The photo first, then the checklist's new state.
+      await this._image(this.shown[doc.slot], pick(slot)).decode().catch(() => {});
       this._loaded(await this.client.get(this.case.case_id));
     } catch (err) {
       toast(serverText(err.message) || t("error_generic"), { kind: "error" });
       this._renderSlots();
+    } finally {
+      this.capturing.delete(slot.key);
     }
   }
 
@@ -125,7 +146,7 @@ export class CasePanel {
 
   /** The server's case.document push (a capture from this or another tab, an upload). */
   async documentAdded(event) {
-    if (!this.case || event.case_id !== this.case.case_id) return;
+    if (!this.case || event.case_id !== this.case.case_id || this.capturing.has(event.slot)) return;
     if (this.shown[event.slot] && this.shown[event.slot].document_id === event.document_id) return;
     try {
       this._loaded(await this.client.get(this.case.case_id));
