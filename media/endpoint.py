@@ -49,6 +49,8 @@ class MediaEndpoint(Protocol):
 
     async def stop_recording(self, session_id: str) -> list[Segment]: ...
 
+    def recording(self, session_id: str) -> bool: ...
+
     async def end(self, session_id: str) -> None: ...
 
     async def close(self) -> None: ...
@@ -73,6 +75,7 @@ class LocalMediaEndpoint:
         self._on_segment = on_segment
         self._sessions: dict[str, RelaySession] = {}
         self._recorders: dict[str, SessionRecorder] = {}
+        self._takes: dict[str, int] = {}
 
     def session(self, session_id: str) -> RelaySession | None:
         return self._sessions.get(session_id)
@@ -108,9 +111,14 @@ class LocalMediaEndpoint:
             raise RecordingStateError(state, "start")
         if session_id in self._recorders:
             raise RecordingStateError(self._recorders[session_id].state, "start")
-        recorder = SessionRecorder(relay, self._recording, self._on_segment)
+        take = self._takes.get(session_id, 0)
+        recorder = SessionRecorder(relay, self._recording, self._on_segment, take=take)
         await recorder.start(consent_id=consent_id)
+        self._takes[session_id] = take + 1
         self._recorders[session_id] = recorder
+
+    def recording(self, session_id: str) -> bool:
+        return session_id in self._recorders
 
     async def stop_recording(self, session_id: str) -> list[Segment]:
         recorder = self._recorders.pop(session_id, None)
@@ -118,6 +126,7 @@ class LocalMediaEndpoint:
 
     async def end(self, session_id: str) -> None:
         await self.stop_recording(session_id)
+        self._takes.pop(session_id, None)
         relay = self._sessions.pop(session_id, None)
         if relay is not None:
             await relay.close()

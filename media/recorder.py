@@ -84,7 +84,8 @@ class RecordingSettings:
 class Segment:
     """A finished, fsynced segment file as the case file records it.
 
-    ``started_at`` is the wall-clock time (Unix seconds) of the file's time zero.
+    ``started_at`` is the wall-clock time (Unix seconds) of the file's time zero;
+    ``codecs`` are the session's negotiated codecs, video first (``("VP8", "opus")``).
     """
 
     session_id: str
@@ -96,6 +97,7 @@ class Segment:
     size_bytes: int
     started_at: float
     tracks: tuple[str, ...]
+    codecs: tuple[str, ...] = ()
 
 
 SegmentHandler = Callable[[Segment], Awaitable[None] | None]
@@ -108,7 +110,9 @@ def track_name(key: Hashable) -> str:
 
 class SessionRecorder:
     def __init__(self, relay: RelaySession, settings: RecordingSettings,
-                 on_segment: SegmentHandler | None = None) -> None:
+                 on_segment: SegmentHandler | None = None, *, take: int = 0) -> None:
+        """``take`` numbers the session's recordings (stop, then start again): files of
+        take 0 are ``<session>-0000.webm``..., of take n ``<session>-t<n>-0000.webm``."""
         if not SAFE_NAME.fullmatch(relay.session_id):
             raise ValueError(f"session id {relay.session_id!r} is not safe as a file name")
         self.relay = relay
@@ -118,6 +122,7 @@ class SessionRecorder:
         self.segments: list[Segment] = []
         self.dropped_frames = 0
         self._on_segment = on_segment
+        self._prefix = relay.session_id if take == 0 else f"{relay.session_id}-t{take}"
         self._segmenter: Segmenter[EncodedFrame] = Segmenter(settings.segment_s,
                                                               settings.handover_s)
         self._clocks: dict[SourceKey, TrackClock] = {}
@@ -219,7 +224,7 @@ class SessionRecorder:
                      item.data)
                     for key, item in action.tracks
                 ]
-                stem = self.directory / f"{self.relay.session_id}-{action.index:04d}"
+                stem = self.directory / f"{self._prefix}-{action.index:04d}"
                 writer.put(("open", action.index, stem, tracks,
                             action.t0 + self._epoch_offset))
             elif isinstance(action, Close):
@@ -233,7 +238,9 @@ class SessionRecorder:
         assert self.consent_id is not None
         segment = Segment(self.relay.session_id, self.consent_id, index, closed.path,
                           closed.sha256, closed.duration_s, closed.size_bytes, started_at,
-                          closed.tracks)
+                          closed.tracks,
+                          tuple(self.relay.codecs[k] for k in sorted(self.relay.codecs,
+                                                                     reverse=True)))
         self.segments.append(segment)
         logger.info("session %s: segment %d closed, %.2f s, %d bytes", segment.session_id,
                     index, segment.duration_s, segment.size_bytes)

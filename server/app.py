@@ -13,6 +13,7 @@ from aiohttp import web
 
 from media.endpoint import LocalMediaEndpoint
 from media.errors import MediaError
+from media.recorder import RecordingSettings
 from media.relay import RelaySettings
 from server import (
     app_keys,
@@ -35,6 +36,7 @@ from server.http_support import errors_middleware, origin_middleware
 from server.ice import server_ice_servers
 from server.metrics import Metrics
 from server.queue_journal import DbJournal
+from server.recording_control import RecordingControl
 from server.settings import REPO_ROOT, Settings
 from server.sms import LogSmsSender, SmsSender
 from server.storage.blobs import BlobStore, sweep_orphans
@@ -82,7 +84,11 @@ def create_app(settings: Settings, *, config: KioskConfig | None = None,
     journal = DbJournal(app[app_keys.DB])
     media = (LocalMediaEndpoint(RelaySettings(ice_servers=server_ice_servers(settings)),
                                 on_failure=lambda sid, role, error: _media_failed(app, sid, role,
-                                                                                  error))
+                                                                                  error),
+                                recording=RecordingSettings(settings.recordings_dir,
+                                                            settings.recording_segment_s),
+                                on_segment=lambda segment: app[app_keys.RECORDING].segment_done(
+                                    segment))
              if settings.media_mode == "server" else None)
     notifier = SocketNotifier(sio)
     cases = CaseEvents(app[app_keys.DB], config, notifier, settings)
@@ -103,6 +109,8 @@ def create_app(settings: Settings, *, config: KioskConfig | None = None,
     app[app_keys.JOURNAL] = journal
     app[app_keys.QUEUE] = queue
     app[app_keys.CASE_EVENTS] = cases
+    app[app_keys.RECORDING] = RecordingControl(app[app_keys.DB], queue, media,
+                                               settings.recordings_dir)
     app.cleanup_ctx.append(_queue_ctx)
     for table in (routes_cases.routes, routes_case_documents.routes, case_export.routes):
         app.router.add_routes(table)

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from server.catalogue import KioskConfig
     from server.metrics import Metrics
     from server.queue_journal import DbJournal
+    from server.recording_control import RecordingControl
     from server.settings import Settings
     from server.sms import SmsSender
     from server.storage.blobs import BlobStore
@@ -33,3 +34,4 @@ MEDIA: web.AppKey[LocalMediaEndpoint] = web.AppKey("media")
 JOURNAL: web.AppKey[DbJournal] = web.AppKey("journal")
 CAPTURE_POOL: web.AppKey[CapturePool] = web.AppKey("capture_pool")
 CASE_EVENTS: web.AppKey[CaseEvents] = web.AppKey("case_events")
+RECORDING: web.AppKey[RecordingControl] = web.AppKey("recording")

@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     turn_urls: list[str] = Field(default_factory=list)
     turn_secret: str | None = None
     turn_ttl_s: int = Field(6 * 3600, gt=0)
+    recording_dir: Path | None = None
+    recording_segment_s: float = Field(10.0, ge=4.0)
 
     log_json: bool = False
 
@@ -103,6 +105,11 @@ class Settings(BaseSettings):
     @property
     def blob_dir(self) -> Path:
         return self.data_dir / "blobs"
+
+    @property
+    def recordings_dir(self) -> Path:
+        """Where session recordings go (remuxed segment files, one directory per session)."""
+        return self.recording_dir or self.data_dir / "recordings"
 
     @property
     def effective_database_url(self) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
+from server import app_keys
 from server.errors import Forbidden
 from server.principals import Principal
 from signaling.journal import Journal
@@ -26,6 +27,7 @@ from signaling.protocol import (
     OfferReply,
     PresenceSet,
     QueueJoin,
+    RecordingConsent,
     Restart,
     Resume,
     SessionEnd,
@@ -94,6 +96,12 @@ class CitizenNamespace(_QueueNamespace):
         self.handle("session.resume", self._resume)
         self.handle("session.leave", self._leave)
         self.handle("session.connected", self._connected)
+        self.handle("consent.recording", self._consent)
+
+    async def _consent(self, sid: str, principal: Principal,
+                       body: RecordingConsent) -> dict[str, Any]:
+        return await self.app[app_keys.RECORDING].consent(
+            participant_of(principal), principal, body.session_id, body.granted, body.notice)
 
     async def _join(self, sid: str, principal: Principal, body: QueueJoin) -> dict[str, Any]:
         return {"ticket": await self.queue.join(participant_of(principal), principal, body)}
@@ -129,6 +137,18 @@ class ClerkNamespace(_QueueNamespace):
         self.handle("session.end", self._end)
         self.handle("wrapup.done", self._wrapup_done)
         self.handle("queue.overview", self._overview)
+        self.handle("recording.start", self._recording_start)
+        self.handle("recording.stop", self._recording_stop)
+
+    async def _recording_start(self, sid: str, principal: Principal,
+                               body: SessionRef) -> dict[str, Any]:
+        return await self.app[app_keys.RECORDING].start(participant_of(principal), principal,
+                                                        body.session_id)
+
+    async def _recording_stop(self, sid: str, principal: Principal,
+                              body: SessionRef) -> dict[str, Any]:
+        return await self.app[app_keys.RECORDING].stop(participant_of(principal), principal,
+                                                       body.session_id)
 
     async def _run(self, sid: str, event: str, data: Any) -> dict[str, Any]:
         session: dict[str, Any] = await self.get_session(sid)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
 from server.errors import BadRequest, XiaowuError, invalid_payload
 
@@ -76,6 +76,15 @@ class Restart(Payload):
     sdp: str = Field(min_length=1, max_length=MAX_SDP)
 
 
+class RecordingConsent(Payload):
+    """The citizen's answer to the recording question; ``notice`` names the text shown."""
+
+    session_id: str = Id
+    granted: StrictBool
+    notice: str | None = Field(None, min_length=1, max_length=64,
+                               pattern=r"^[A-Za-z0-9_.:-]+$")
+
+
 class Candidate(Payload):
     session_id: str = Id
     candidate: str = Field(max_length=1024)
@@ -107,6 +116,7 @@ CITIZEN_EVENTS: dict[str, type[Payload]] = {
     "webrtc.answer": Description,
     "webrtc.candidate": Candidate,
     "webrtc.restart": Restart,
+    "consent.recording": RecordingConsent,
 }
 
 CLERK_EVENTS: dict[str, type[Payload]] = {
@@ -122,6 +132,8 @@ CLERK_EVENTS: dict[str, type[Payload]] = {
     "webrtc.answer": Description,
     "webrtc.candidate": Candidate,
     "webrtc.restart": Restart,
+    "recording.start": SessionRef,
+    "recording.stop": SessionRef,
 }
 
 SUPERVISOR_EVENTS: dict[str, type[Payload]] = {

@@ -522,6 +522,18 @@ class QueueService:
             await self._send_numbered(participant, "webrtc.answer", answer)
         return {}
 
+    async def party_of(self, participant: str, session_id: str) -> str:
+        """The other party of the live session ``participant`` is in (``not_in_session``
+        otherwise)."""
+        async with self._lock:
+            _, other = await self._participant_session(participant, session_id)
+        return other
+
+    async def tell(self, participant: str, event: str, data: dict[str, Any]) -> None:
+        """Send a numbered session event (replayed after a reconnect)."""
+        async with self._lock:
+            await self._send_numbered(participant, event, data)
+
     async def media_failed(self, session_id: str, role: str, code: str, message: str) -> None:
         """A participant's media leg failed: tell them, so the page offers again."""
         async with self._lock:
