@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from media.aiortc_internals import check_compatible
-from media.errors import MediaError
+from media.errors import MediaBusy, MediaError
 from media.recorder import (
     RecordingSettings,
     RecordingStateError,
@@ -86,6 +86,9 @@ class LocalMediaEndpoint:
         restart after a network change; each replaces the role's previous leg."""
         relay = self._sessions.get(session_id)
         if relay is None:
+            limit = self.settings.max_sessions
+            if limit is not None and len(self._sessions) >= limit:
+                raise MediaBusy(limit)
             relay = RelaySession(
                 session_id, self._roles, self.settings, self._failure_handler(session_id)
             )

@@ -67,6 +67,20 @@ class NoCommonCodec(MediaError):
         )
 
 
+class MediaBusy(MediaError):
+    """This media process already carries as many sessions as it was sized for: a new
+    session is refused so that the running ones keep their CPU (an overloaded relay
+    fails every session at once: late loops, full socket buffers, lost packets)."""
+
+    code = "media_busy"
+    status = 503
+
+    def __init__(self, limit: int) -> None:
+        super().__init__("视频服务繁忙，请稍后重试",
+                         f"the media server carries its maximum of {limit} sessions",
+                         detail={"limit": limit})
+
+
 class MediaInternalsChanged(XiaowuError):
     """aiortc changed underneath the pass-through relay: a server start-up error."""
 

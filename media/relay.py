@@ -44,6 +44,9 @@ class RelaySettings:
     ice_servers: tuple[RTCIceServer, ...] = ()
     video_codecs: tuple[str, ...] = ("VP8", "H264")
     bitrate: BitratePolicy = field(default_factory=BitratePolicy)
+    max_sessions: int | None = None
+    """Sessions one process takes before refusing new ones (``media_busy``); None: no
+    limit. See docs/operations.md for the measured cost per session."""
 
 
 class RelaySession:

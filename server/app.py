@@ -82,7 +82,8 @@ def create_app(settings: Settings, *, config: KioskConfig | None = None,
         engineio_logger=False,
     )
     journal = DbJournal(app[app_keys.DB])
-    media = (LocalMediaEndpoint(RelaySettings(ice_servers=server_ice_servers(settings)),
+    media = (LocalMediaEndpoint(RelaySettings(ice_servers=server_ice_servers(settings),
+                                              max_sessions=settings.media_max_sessions),
                                 on_failure=lambda sid, role, error: _media_failed(app, sid, role,
                                                                                   error),
                                 recording=RecordingSettings(settings.recordings_dir,

@@ -67,6 +67,7 @@ class Settings(BaseSettings):
     turn_urls: list[str] = Field(default_factory=list)
     turn_secret: str | None = None
     turn_ttl_s: int = Field(6 * 3600, gt=0)
+    media_max_sessions: int = Field(20, ge=1)
     recording_dir: Path | None = None
     recording_segment_s: float = Field(10.0, ge=4.0)
 

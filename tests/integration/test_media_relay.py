@@ -27,6 +27,7 @@ from media.aiortc_internals import EncodedFrame, on_rtcp_feedback, tap_encoded_f
 from media.bitstream import annexb_nal_units
 from media.endpoint import LocalMediaEndpoint
 from media.errors import MediaError
+from media.relay import RelaySettings
 from media.synthetic import EncodedClip, ReplayTrack, encode_audio, encode_video
 
 BOUND_S = 5.0
@@ -269,3 +270,22 @@ async def test_twenty_sessions_leave_no_tasks_behind(endpoint: LocalMediaEndpoin
     leaked = asyncio.all_tasks() - baseline
     assert not leaked, f"{len(leaked)} tasks leaked, e.g. {list(leaked)[:3]}"
     assert threading.active_count() <= threads  # receivers' (idle) decoder threads
+
+
+async def test_a_full_process_refuses_new_sessions_but_not_its_own() -> None:
+    ep = LocalMediaEndpoint(RelaySettings(max_sessions=1))
+    clients = [await join(ep, "full-1", "citizen")]
+    try:
+        newcomer = make_client("VP8")
+        clients.append(newcomer)
+        with pytest.raises(MediaError) as caught:
+            await ep.answer("full-2", "citizen", await newcomer.offer())
+        assert caught.value.code == "media_busy" and caught.value.status == 503
+        assert ep.session("full-2") is None
+        clients.append(await join(ep, "full-1", "clerk"))  # the running session goes on
+        await clients[-1].wait_for("video", lambda frames: len(frames) >= 1)
+        await ep.end("full-1")
+        clients.append(await join(ep, "full-2", "citizen"))
+    finally:
+        await asyncio.gather(*(client.pc.close() for client in clients))
+        await ep.close()
