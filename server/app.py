@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-import socketio
 import structlog
 from aiohttp import web
 
@@ -39,6 +38,7 @@ from server.queue_journal import DbJournal
 from server.recording_control import RecordingControl
 from server.settings import REPO_ROOT, Settings
 from server.sms import LogSmsSender, SmsSender
+from server.socket_server import SocketServer
 from server.storage.blobs import BlobStore, sweep_orphans
 from server.storage.database import Database
 from server.web_pages import add_pages
@@ -74,7 +74,7 @@ def create_app(settings: Settings, *, config: KioskConfig | None = None,
                                              timeout_s=settings.capture_timeout_s)
     app.cleanup_ctx.append(_capture_ctx)
 
-    sio = socketio.AsyncServer(
+    sio = SocketServer(
         async_mode="aiohttp",
         cors_allowed_origins=settings.origins,
         max_http_buffer_size=MAX_SOCKET_MESSAGE,

@@ -32,6 +32,7 @@ PASSWORD_CHANGE_PATHS = frozenset({"/api/auth/password", "/api/auth/session",
                                    "/api/auth/logout"})
 PRINCIPAL_KEY: web.RequestKey[Principal | None] = web.RequestKey("principal", Principal)
 CSRF_HEADER = "X-CSRF-Token"
+SOCKET_IO_PATH = "/socket.io/"
 
 
 def error_response(error: XiaowuError) -> web.Response:
@@ -39,8 +40,20 @@ def error_response(error: XiaowuError) -> web.Response:
 
 
 @web.middleware
-async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every failure leaves as ``{"error": {"code", "message"}}``; nothing else escapes."""
+def errors_middleware(request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse]:
+    """Every failure leaves as ``{"error": {"code", "message"}}``; nothing else escapes.
+
+    Not socket.io's requests: engine.io answers its own errors, and a websocket's request
+    lasts as long as the connection, so a middleware frame awaiting it would be kept
+    alive (with its locals) for hours by every idle connection. Returning the handler's
+    awaitable instead of awaiting it leaves no frame behind.
+    """
+    if request.path.startswith(SOCKET_IO_PATH):
+        return handler(request)
+    return _answer_errors(request, handler)
+
+
+async def _answer_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     metrics = request.app[app_keys.METRICS]
     route = request.match_info.route.resource.canonical if request.match_info.route.resource \
         else "unmatched"
@@ -70,14 +83,17 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
 
 
 @web.middleware
-async def origin_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """A state-changing request from a page of another origin is refused outright."""
-    origin = request.headers.get("Origin")
-    allowed = request.app[app_keys.SETTINGS].origins
-    if request.method in UNSAFE_METHODS and origin is not None and origin not in allowed:
-        raise Forbidden("来源不被允许", f"origin {origin!r} not allowed",
-                        code="origin_not_allowed")
-    return await handler(request)
+def origin_middleware(request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse]:
+    """A state-changing request from a page of another origin is refused outright.
+
+    A plain function, not a coroutine: it passes the handler's awaitable on, so no frame
+    of it stays alive while a long request (a websocket) runs."""
+    if request.method in UNSAFE_METHODS:
+        origin = request.headers.get("Origin")
+        if origin is not None and origin not in request.app[app_keys.SETTINGS].origins:
+            raise Forbidden("来源不被允许", f"origin {origin!r} not allowed",
+                            code="origin_not_allowed")
+    return handler(request)
 
 
 async def parse_body(request: web.Request, model: type[M]) -> M:

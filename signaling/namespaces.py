@@ -151,9 +151,8 @@ class ClerkNamespace(_QueueNamespace):
                                                        body.session_id)
 
     async def _run(self, sid: str, event: str, data: Any) -> dict[str, Any]:
-        session: dict[str, Any] = await self.get_session(sid)
-        key = participant_of(session["principal"])
-        sids = self._sockets.get(key, [])
+        principal = self._principals.get(sid)
+        sids = self._sockets.get(participant_of(principal), []) if principal else []
         if sids and sids[-1] != sid:
             return error_ack(Forbidden("此窗口已在别处打开，当前窗口不可操作",
                                        "this console is open in another tab",

@@ -17,7 +17,7 @@ class Verdict(StrEnum):
     DISCONNECT = "disconnect"
 
 
-@dataclass
+@dataclass(slots=True)
 class TokenBucket:
     rate: float
     """Tokens added per second: the sustained event rate allowed."""

@@ -4,6 +4,11 @@ Every event goes through :meth:`RoleNamespace.trigger_event`: flood control, sch
 validation, the handler, and an ack that is either the handler's result or
 ``{"error": {code, message}}``. A handler never raises into python-socketio, so one bad
 client cannot break the namespace for others.
+
+Per socket the namespace keeps only its principal, in a plain dict (python-socketio's
+session would add a dict per socket), and a flood-control bucket from the socket's first
+event on: a socket that has sent nothing has a full bucket, so an idle connection (most
+of the thousands of waiting citizens) carries none.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ class RoleNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         super().__init__(namespace)
         self.app = app
         self.roles = frozenset(roles)
+        self._principals: dict[str, Principal] = {}
         self._buckets: dict[str, TokenBucket] = {}
         self._handlers: dict[str, Handler] = {}
 
@@ -53,22 +59,26 @@ class RoleNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         return await self._run(sid, event, data)
 
     async def _run(self, sid: str, event: str, data: Any) -> dict[str, Any]:
+        principal = self._principals.get(sid)
+        if principal is None:  # python-socketio routes events only after connect
+            return error_ack(XiaowuError("连接已断开", "the socket is not connected",
+                                         code="not_connected", status=409))
         bucket = self._buckets.get(sid)
-        if bucket is not None:
-            verdict = bucket.take(time.monotonic())
-            if verdict is not Verdict.ALLOW:
-                if verdict is Verdict.DISCONNECT:
-                    log.warning("socket.flood_disconnect", namespace=self.namespace, sid=sid)
-                    asyncio.get_running_loop().create_task(self.disconnect(sid))
-                return error_ack(TooManyRequests("操作过于频繁，请稍候",
-                                                 "too many events; slow down"))
+        if bucket is None:
+            bucket = self._buckets[sid] = TokenBucket(rate=EVENT_RATE, burst=EVENT_BURST)
+        verdict = bucket.take(time.monotonic())
+        if verdict is not Verdict.ALLOW:
+            if verdict is Verdict.DISCONNECT:
+                log.warning("socket.flood_disconnect", namespace=self.namespace, sid=sid)
+                asyncio.get_running_loop().create_task(self.disconnect(sid))
+            return error_ack(TooManyRequests("操作过于频繁，请稍候",
+                                             "too many events; slow down"))
         try:
             payload = parse(self.events, event, data)
             handler = self._handlers.get(event)
             if handler is None:
                 return error_ack(XiaowuError("不支持的操作", f"{event} is not handled",
                                              code="unknown_event", status=400))
-            principal = await self.principal(sid)
             result = await handler(sid, principal, payload)
             return {"ok": True, **(result or {})}
         except XiaowuError as exc:
@@ -80,8 +90,7 @@ class RoleNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         principal = await authenticate_connect(self.app, self.namespace, self.roles, environ,
                                                auth)
-        await self.save_session(sid, {"principal": principal})
-        self._buckets[sid] = TokenBucket(rate=EVENT_RATE, burst=EVENT_BURST)
+        self._principals[sid] = principal
         self.app[app_keys.METRICS].socket_connections.labels(self.namespace).inc()
         log.info("socket.connect", namespace=self.namespace, sid=sid, actor=principal.subject)
         await self.emit("hello", {"you": principal.public()}, to=sid)
@@ -89,13 +98,11 @@ class RoleNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         self._buckets.pop(sid, None)
+        principal = self._principals.pop(sid, None)
         self.app[app_keys.METRICS].socket_connections.labels(self.namespace).dec()
         log.info("socket.disconnect", namespace=self.namespace, sid=sid, reason=str(reason))
-        try:
-            principal = await self.principal(sid)
-        except KeyError:
-            return
-        await self.disconnected(sid, principal)
+        if principal is not None:
+            await self.disconnected(sid, principal)
 
     async def connected(self, sid: str, principal: Principal) -> None:
         """Hook for subclasses, after authentication and ``hello``."""
@@ -103,10 +110,9 @@ class RoleNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     async def disconnected(self, sid: str, principal: Principal) -> None:
         """Hook for subclasses."""
 
-    async def principal(self, sid: str) -> Principal:
-        session: dict[str, Any] = await self.get_session(sid)
-        principal: Principal = session["principal"]
-        return principal
+    def principal(self, sid: str) -> Principal:
+        """The principal of a connected socket (KeyError otherwise)."""
+        return self._principals[sid]
 
 
 NAMESPACE_ROLES: dict[str, frozenset[str]] = {

@@ -1,0 +1,77 @@
+"""What an idle socket.io connection keeps alive on the server: engine.io's send queue is
+a SendQueue, and no frame of our HTTP middlewares waits for the websocket's lifetime.
+Real python-socketio clients on a real port."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import socketio
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from server import app_keys
+from server.citizen_tokens import mint
+from server.http_support import token_policy
+from server.socket_server import SendQueue
+
+ServerFactory = Any
+
+
+@pytest.fixture
+async def server(app: web.Application, aiohttp_server: ServerFactory) -> TestServer:
+    srv: TestServer = await aiohttp_server(app)
+    return srv
+
+
+@pytest.fixture
+async def citizen(server: TestServer) -> AsyncIterator[socketio.AsyncClient]:
+    client = socketio.AsyncClient(reconnection=False)
+    token = mint(token_policy(server.app), "c-footprint", ttl_s=600)
+    await client.connect(str(server.make_url("/")), namespaces=["/citizen"],
+                         auth={"token": token}, transports=["websocket"], wait_timeout=5)
+    yield client
+    if client.connected:
+        await client.disconnect()
+
+
+def _awaiting(task: asyncio.Task[Any]) -> list[str]:
+    """Names of the coroutines a task is suspended in, outermost first."""
+    names: list[str] = []
+    coro: Any = task.get_coro()
+    while coro is not None and hasattr(coro, "cr_frame"):
+        names.append(coro.__qualname__)
+        coro = coro.cr_await
+    return names
+
+
+async def test_every_connection_sends_through_a_send_queue(
+        server: TestServer, citizen: socketio.AsyncClient) -> None:
+    sockets = server.app[app_keys.SIO].eio.sockets
+    assert sockets
+    assert all(type(s.queue) is SendQueue for s in sockets.values())
+    ack = await citizen.call("queue.leave", {}, namespace="/citizen", timeout=5)
+    assert ack == {"ok": True, "left": False}
+
+
+async def test_a_server_side_disconnect_drains_the_queue_and_ends(
+        server: TestServer, citizen: socketio.AsyncClient) -> None:
+    sio = server.app[app_keys.SIO]
+    ((sid, _eio_sid),) = list(sio.manager.get_participants("/citizen", None))
+    gone = asyncio.Event()
+    citizen.on("disconnect", lambda *_: gone.set(), namespace="/citizen")
+    await asyncio.wait_for(sio.disconnect(sid, namespace="/citizen"), 5)
+    await asyncio.wait_for(gone.wait(), 5)
+
+
+async def test_no_middleware_frame_waits_on_an_open_websocket(
+        server: TestServer, citizen: socketio.AsyncClient) -> None:
+    stacks = [_awaiting(t) for t in asyncio.all_tasks()]
+    websocket = [s for s in stacks if any("_websocket_handler" in name for name in s)]
+    assert websocket, stacks
+    for stack in websocket:
+        assert not any(name.startswith(("_answer_errors", "origin_middleware",
+                                        "errors_middleware")) for name in stack), stack
