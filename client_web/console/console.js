@@ -98,6 +98,9 @@ class Console {
     c.on("wrapup", ({ seconds }) => this._wrapup(seconds));
     c.on("queue.overview", ({ queues }) => this._overview(queues));
     c.on("case.document", (data) => this.cases.documentAdded(data));
+    c.on("consent.recording", (data) => {
+      if (this.session && data.session_id === this.session.session_id) this._consent(data.granted);
+    });
     c.on("tab.inactive", () => this._readOnly(true));
     c.on("tab.active", () => this._readOnly(false));
     c.on("resumed", (ack) => this._resumed(ack));
@@ -196,6 +199,7 @@ class Console {
     $("#call-matter").textContent = pick(started.matter);
     $("#call-origin").textContent = started.hut ? pick(started.hut) : t("channel_mobile");
     this._callState("call_connecting");
+    this._consent(undefined);
     $("#call").hidden = false;
     $("#wrapup").hidden = true;
     this._renderIdle();
@@ -247,6 +251,13 @@ class Console {
     } else if (state === "disconnected") {
       this._callState("call_reconnecting");
     }
+  }
+
+  _consent(granted) {
+    const pill = $("#call-consent");
+    pill.hidden = granted === undefined;
+    pill.dataset.granted = String(granted);
+    pill.textContent = granted ? t("consent_granted") : t("consent_declined");
   }
 
   _callState(key) {

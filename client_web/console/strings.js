@@ -78,6 +78,8 @@ addStrings({
   wrapup_title: ["整理时间", "Wrap-up"],
   wrapup_done: ["整理完毕，继续接单", "Done, take the next citizen"],
   tab_inactive: ["工作台已在其他窗口打开，本窗口只读", "The console is open in another tab; this one is read-only"],
+  consent_granted: ["群众已同意录像", "Citizen agreed to recording"],
+  consent_declined: ["群众不同意录像", "Citizen declined recording"],
   camera_failed: ["无法打开摄像头或麦克风", "Cannot open the camera or microphone"],
   session_ended_citizen: ["群众已离开", "The citizen left"],
 });

@@ -1,5 +1,5 @@
-// The citizen page's part in the case file: which case the call belongs to, consent to
-// recording, the full-resolution still the clerk asked for, and the rating.
+// The citizen page's part in the case file: which case the call belongs to, the
+// full-resolution still the clerk asked for, and the rating.
 // Routes: docs/protocol.md ("Cases").
 
 import { api } from "./connection.js";
@@ -14,12 +14,6 @@ export class CaseLink {
     if (known && known.session_id === sessionId) return known;
     const body = await api(`/api/sessions/${encodeURIComponent(sessionId)}/case`, { token: this.token });
     return body.case;
-  }
-
-  consent(sessionId, granted) {
-    return api(`/api/sessions/${encodeURIComponent(sessionId)}/consent`, {
-      method: "POST", token: this.token, body: { granted },
-    });
   }
 
   rate(caseId, score, reason) {

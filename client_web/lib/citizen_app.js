@@ -394,9 +394,9 @@ export class CitizenApp {
       dialog.close();
       this._save({ ...this.state, consent: granted ? "granted" : "declined" });
       if (!granted) toast(t("consent_declined"));
-      // The citizen's answer is kept with the page's state either way; a server that does
-      // not record consents yet (no route) must not alarm the citizen.
-      await this.caseLink.consent(sessionId, granted).catch((err) => console.warn("consent not recorded", err.code));
+      // Recorded by the server before any recording starts; the clerk is told.
+      await this.conn.call("consent.recording", { session_id: sessionId, granted })
+        .catch((err) => console.warn("consent not recorded", err.code));
     };
     $("#consent-yes").onclick = () => answer(true);
     $("#consent-no").onclick = () => answer(false);
