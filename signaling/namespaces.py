@@ -21,6 +21,8 @@ from signaling.protocol import (
     CLERK_EVENTS,
     SUPERVISOR_EVENTS,
     Candidate,
+    CaptureReply,
+    CaptureRequest,
     Description,
     MatterRef,
     OfferDecline,
@@ -36,7 +38,7 @@ from signaling.protocol import (
     TicketMove,
     error_ack,
 )
-from signaling.queue_service import QueueService, clerk_key
+from signaling.queue_service import QueueService, clerk_key, new_id
 from signaling.role_namespace import NAMESPACE_ROLES, RoleNamespace
 
 WEBRTC_EVENTS = ("webrtc.offer", "webrtc.answer", "webrtc.candidate", "webrtc.restart")
@@ -97,11 +99,18 @@ class CitizenNamespace(_QueueNamespace):
         self.handle("session.leave", self._leave)
         self.handle("session.connected", self._connected)
         self.handle("consent.recording", self._consent)
+        self.handle("capture.reply", self._capture_reply)
 
     async def _consent(self, sid: str, principal: Principal,
                        body: RecordingConsent) -> dict[str, Any]:
         return await self.app[app_keys.RECORDING].consent(
             participant_of(principal), principal, body.session_id, body.granted, body.notice)
+
+    async def _capture_reply(self, sid: str, principal: Principal,
+                             body: CaptureReply) -> dict[str, Any]:
+        other = await self.queue.party_of(participant_of(principal), body.session_id)
+        await self.queue.notifier.send(other, "capture.reply", body.model_dump())
+        return {}
 
     async def _join(self, sid: str, principal: Principal, body: QueueJoin) -> dict[str, Any]:
         return {"ticket": await self.queue.join(participant_of(principal), principal, body)}
@@ -139,6 +148,7 @@ class ClerkNamespace(_QueueNamespace):
         self.handle("queue.overview", self._overview)
         self.handle("recording.start", self._recording_start)
         self.handle("recording.stop", self._recording_stop)
+        self.handle("capture.request", self._capture_request)
 
     async def _recording_start(self, sid: str, principal: Principal,
                                body: SessionRef) -> dict[str, Any]:
@@ -149,6 +159,18 @@ class ClerkNamespace(_QueueNamespace):
                               body: SessionRef) -> dict[str, Any]:
         return await self.app[app_keys.RECORDING].stop(participant_of(principal), principal,
                                                        body.session_id)
+
+    async def _capture_request(self, sid: str, principal: Principal,
+                               body: CaptureRequest) -> dict[str, Any]:
+        """Pass the clerk's request to the citizen's page, which uploads the still itself
+        (``POST /api/cases/{id}/documents`` with ``request_id`` as its Idempotency-Key).
+        Not numbered for replay: a request the page missed is covered by the console's
+        fallback to a stream snapshot, and an old one must not fire after a reload."""
+        other = await self.queue.party_of(participant_of(principal), body.session_id)
+        request_id = new_id("cap")
+        await self.queue.notifier.send(other, "capture.request", {
+            "session_id": body.session_id, "slot": body.slot, "request_id": request_id})
+        return {"request_id": request_id}
 
     async def _run(self, sid: str, event: str, data: Any) -> dict[str, Any]:
         principal = self._principals.get(sid)

@@ -76,6 +76,22 @@ class Restart(Payload):
     sdp: str = Field(min_length=1, max_length=MAX_SDP)
 
 
+class CaptureRequest(Payload):
+    """The clerk asks the citizen's page for a full-resolution still of a checklist slot."""
+
+    session_id: str = Id
+    slot: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$")
+
+
+class CaptureReply(Payload):
+    """The citizen's page about a capture request: ``ok`` it is taking and uploading the
+    still, or not (no camera still, a failed upload): the console then takes a snapshot."""
+
+    session_id: str = Id
+    request_id: str = Id
+    ok: StrictBool
+
+
 class RecordingConsent(Payload):
     """The citizen's answer to the recording question; ``notice`` names the text shown."""
 
@@ -117,6 +133,7 @@ CITIZEN_EVENTS: dict[str, type[Payload]] = {
     "webrtc.candidate": Candidate,
     "webrtc.restart": Restart,
     "consent.recording": RecordingConsent,
+    "capture.reply": CaptureReply,
 }
 
 CLERK_EVENTS: dict[str, type[Payload]] = {
@@ -134,6 +151,7 @@ CLERK_EVENTS: dict[str, type[Payload]] = {
     "webrtc.restart": Restart,
     "recording.start": SessionRef,
     "recording.stop": SessionRef,
+    "capture.request": CaptureRequest,
 }
 
 SUPERVISOR_EVENTS: dict[str, type[Payload]] = {

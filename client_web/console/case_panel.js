@@ -8,9 +8,20 @@ import { t, pick, serverText } from "../lib/i18n.js";
 import { checkIdNumber } from "../lib/id_number.js";
 import { CasesClient } from "./cases_client.js";
 
+const REPLY_WAIT_MS = 1500; // the citizen's page says at once whether a still is coming
+const UPLOAD_WAIT_MS = 30000; // then upload + pipeline (its workers start on first use)
+
 export class CasePanel {
-  constructor({ form, slots, csrf, onComplete }) {
+  /**
+   * @param {object} o
+   * @param {(sessionId: string, slot: string) => Promise<unknown>} o.requestStill asks the
+   *   citizen's page for a full-resolution still (capture.request)
+   */
+  constructor({ form, slots, csrf, onComplete, requestStill }) {
     this.form = form;
+    this.requestStill = requestStill;
+    this.waiting = new Map();
+    this.early = new Map();
     this.slotsEl = slots;
     this.client = new CasesClient(csrf);
     this.onComplete = onComplete;
@@ -118,9 +129,7 @@ export class CasePanel {
     button.textContent = t("capturing");
     this.capturing.add(slot.key);
     try {
-      // A booth's document camera is its second video track; a phone has one camera.
-      const track = this.session.channel === "kiosk" ? 1 : 0;
-      const doc = await this.client.snapshot(this.case.case_id, slot.key, track);
+      const doc = (await this._uploaded(slot.key)) || (await this._snapshot(slot.key));
       this._remember(doc);
       this._renderSlots();
       // The photo first, then the checklist's new state.
@@ -132,6 +141,59 @@ export class CasePanel {
     } finally {
       this.capturing.delete(slot.key);
     }
+  }
+
+  /**
+   * The full-resolution path: the citizen's page takes a still of its document camera and
+   * uploads it; its case.document event brings it here. Null if it does not come in time
+   * (an old page, a camera without stills, a failed upload): then the stream snapshot.
+   */
+  async _uploaded(slot) {
+    if (!this.requestStill) return null;
+    let settle;
+    const arrived = new Promise((resolve) => (settle = resolve));
+    let timer = setTimeout(() => settle(null), REPLY_WAIT_MS);
+    // The page's reply (a still is coming, or not) and then its document, for this slot.
+    this.waiting.set(slot, {
+      reply: (ok) => {
+        clearTimeout(timer);
+        if (!ok) return settle(null);
+        timer = setTimeout(() => settle(null), UPLOAD_WAIT_MS);
+      },
+      document: (event) => settle(event),
+    });
+    try {
+      const ack = await this.requestStill(this.session.session_id, slot);
+      this.waiting.get(slot).requestId = ack.request_id;
+      if (this.early.has(ack.request_id)) this.waiting.get(slot).reply(this.early.get(ack.request_id));
+      this.early.delete(ack.request_id);
+    } catch {
+      settle(null);
+    }
+    const event = await arrived;
+    clearTimeout(timer);
+    this.waiting.delete(slot);
+    if (!event) return null;
+    return {
+      document_id: event.document_id, slot: event.slot,
+      processed: { url: `/api/cases/${event.case_id}/documents/${event.document_id}/processed` },
+      quality: { verdict: event.verdict, prompt_texts: event.prompts || [] },
+    };
+  }
+
+  /** The citizen page's capture.reply to one of our requests. */
+  captureReply(reply) {
+    for (const waiter of this.waiting.values()) {
+      if (waiter.requestId === reply.request_id) return waiter.reply(reply.ok);
+    }
+    this.early.set(reply.request_id, reply.ok); // before our request's ack
+  }
+
+  /** The stream path: the server grabs a keyframe of the citizen's document camera
+   * (a booth's is its second video track; a phone has one camera). */
+  _snapshot(slot) {
+    const track = this.session.channel === "kiosk" ? 1 : 0;
+    return this.client.snapshot(this.case.case_id, slot, track);
   }
 
   async _waive(slot) {
@@ -146,7 +208,10 @@ export class CasePanel {
 
   /** The server's case.document push (a capture from this or another tab, an upload). */
   async documentAdded(event) {
-    if (!this.case || event.case_id !== this.case.case_id || this.capturing.has(event.slot)) return;
+    if (!this.case || event.case_id !== this.case.case_id) return;
+    const waiter = this.waiting.get(event.slot);
+    if (waiter && event.path === "upload") return waiter.document(event);
+    if (this.capturing.has(event.slot)) return;
     if (this.shown[event.slot] && this.shown[event.slot].document_id === event.document_id) return;
     try {
       this._loaded(await this.client.get(this.case.case_id));

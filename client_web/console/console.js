@@ -42,7 +42,10 @@ class Console {
     $("#logout").hidden = false;
     $("#logout").onclick = () => signOut(this.csrf);
     $("#presence-controls").hidden = false;
-    this.cases = new CasePanel({ form: $("#case-form"), slots: $("#slots"), csrf: this.csrf, onComplete: (o) => this._end(o) });
+    this.cases = new CasePanel({
+      form: $("#case-form"), slots: $("#slots"), csrf: this.csrf, onComplete: (o) => this._end(o),
+      requestStill: (sessionId, slot) => this.conn.call("capture.request", { session_id: sessionId, slot }),
+    });
     this._bind();
     this.conn = new Connection("/clerk", { storageKey: `/clerk:${this.clerk.subject}` });
     this._bindSocket();
@@ -57,6 +60,7 @@ class Console {
     $("#go-break").onclick = () => this._setPresence("break");
     $("#accept").onclick = () => this._accept();
     $("#decline").onclick = () => this._decline();
+    $("#record").onclick = () => this._toggleRecording();
     $("#wrapup-done").onclick = () => this.conn.call("wrapup.done", {}).catch((e) => toast(serverText(e.message), { kind: "error" }));
     document.addEventListener("keydown", (event) => {
       if (!this.offer || $("#offer").hidden) return;
@@ -98,6 +102,13 @@ class Console {
     c.on("wrapup", ({ seconds }) => this._wrapup(seconds));
     c.on("queue.overview", ({ queues }) => this._overview(queues));
     c.on("case.document", (data) => this.cases.documentAdded(data));
+    c.on("capture.reply", (data) => this.cases.captureReply(data));
+    c.on("recording.state", (data) => {
+      if (this.session && data.session_id === this.session.session_id) {
+        this.recording = data.state === "recording";
+        this._recordingButton();
+      }
+    });
     c.on("consent.recording", (data) => {
       if (this.session && data.session_id === this.session.session_id) this._consent(data.granted);
     });
@@ -199,6 +210,7 @@ class Console {
     $("#call-matter").textContent = pick(started.matter);
     $("#call-origin").textContent = started.hut ? pick(started.hut) : t("channel_mobile");
     this._callState("call_connecting");
+    this.recording = false;
     this._consent(undefined);
     $("#call").hidden = false;
     $("#wrapup").hidden = true;
@@ -258,6 +270,27 @@ class Console {
     pill.hidden = granted === undefined;
     pill.dataset.granted = String(granted);
     pill.textContent = granted ? t("consent_granted") : t("consent_declined");
+    this.consentGranted = granted === true;
+    this._recordingButton();
+  }
+
+  _recordingButton() {
+    const button = $("#record");
+    button.hidden = !this.session;
+    button.disabled = !this.consentGranted && !this.recording;
+    button.textContent = this.recording ? t("record_stop") : t("record_start");
+    button.classList.toggle("danger", Boolean(this.recording));
+  }
+
+  async _toggleRecording() {
+    if (!this.session) return;
+    try {
+      const ack = await this.conn.call(this.recording ? "recording.stop" : "recording.start", { session_id: this.session.session_id });
+      this.recording = ack.state === "recording";
+    } catch (err) {
+      toast(serverText(err.message), { kind: "error" });
+    }
+    this._recordingButton();
   }
 
   _callState(key) {
@@ -290,6 +323,8 @@ class Console {
     this.conn.setResumable(false);
     for (const id of ["#citizen-face", "#citizen-doc", "#citizen-audio"]) $(id).srcObject = null;
     $("#call").hidden = true;
+    this.recording = false;
+    this.consentGranted = false;
     this.cases.close();
     this._renderIdle();
   }

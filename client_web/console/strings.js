@@ -80,6 +80,8 @@ addStrings({
   tab_inactive: ["工作台已在其他窗口打开，本窗口只读", "The console is open in another tab; this one is read-only"],
   consent_granted: ["群众已同意录像", "Citizen agreed to recording"],
   consent_declined: ["群众不同意录像", "Citizen declined recording"],
+  record_start: ["开始录像", "Start recording"],
+  record_stop: ["停止录像", "Stop recording"],
   camera_failed: ["无法打开摄像头或麦克风", "Cannot open the camera or microphone"],
   session_ended_citizen: ["群众已离开", "The citizen left"],
 });

@@ -13,6 +13,7 @@ import { t, pick, getLang, setLang, serverText, translate } from "./i18n.js";
 import { CallPeer, showStream } from "./peer.js";
 import { watchDocument, promptText } from "./doc_prompts.js";
 import { CaseLink } from "./case_link.js";
+import { takeStill } from "./cameras.js";
 
 const STATE_KEY = "xw:citizen:state";
 const DONE_CLEAR_S = 12;
@@ -62,6 +63,7 @@ const TEMPLATE = `
         <video id="remote-video" playsinline autoplay></video>
         <audio id="remote-audio" autoplay></audio>
         <div class="who" id="clerk-name"></div>
+        <div class="recording" id="recording" hidden data-i18n="recording_on"></div>
         <div class="overlay" id="call-status" data-i18n="call_connecting"></div>
       </div>
       <div class="side">
@@ -387,6 +389,31 @@ export class CitizenApp {
     $("#capture-feedback").dataset.verdict = data.verdict;
   }
 
+  /**
+   * The clerk asked for a document: a full-resolution still of the document camera, sent
+   * with the request's id as its Idempotency-Key (a retry cannot add a second document).
+   * capture.reply tells the console at once whether a still is coming; if not (or the
+   * upload fails) the console takes a snapshot of the stream instead.
+   */
+  async _stillRequested(request) {
+    const session = this.state.session;
+    if (!session || request.session_id !== session.session_id) return;
+    const reply = (ok) => this.conn.call("capture.reply", { session_id: session.session_id, request_id: request.request_id, ok }).catch(() => {});
+    try {
+      const blob = await takeStill(this.cameras.documentTrack());
+      reply(true);
+      const known = await this.caseLink.caseOf(session.session_id, this.state.case);
+      const response = await this.caseLink.upload(known.case_id, request.slot, blob, request.request_id);
+      if (!response.ok) {
+        console.warn("still refused", response.status);
+        reply(false);
+      }
+    } catch (err) {
+      console.warn("still not sent", err);
+      reply(false);
+    }
+  }
+
   _askConsent(sessionId) {
     const dialog = $("#consent");
     if (!dialog.open) dialog.showModal();
@@ -497,6 +524,7 @@ export class CitizenApp {
     $("#capture-feedback").textContent = "";
     $("#call-materials").replaceChildren();
     $("#clerk-name").textContent = "";
+    $("#recording").hidden = true;
     if (!this.booth) this.cameras.close();
     if (this.booth && getLang() !== "zh") setLang("zh", this.root);
     this._home();
@@ -580,6 +608,10 @@ export class CitizenApp {
       if (this.state.session && data.session_id === this.state.session.session_id) this._save({ ...this.state, case: data });
     });
     c.on("case.document", (data) => this._captured(data));
+    c.on("capture.request", (data) => this._stillRequested(data));
+    c.on("recording.state", (data) => {
+      if (this.state.session && data.session_id === this.state.session.session_id) $("#recording").hidden = data.state !== "recording";
+    });
     c.on("resumed", (ack) => this._resumed(ack));
   }
 

@@ -39,6 +39,7 @@ addStrings({
   consent_yes: ["同意并继续", "I agree"],
   consent_no: ["不同意", "I do not agree"],
   consent_declined: ["您未同意录像，本次办理不录像", "You declined: this session is not recorded"],
+  recording_on: ["● 录像中", "● Recording"],
   ended_completed: ["办理完成", "Your session is complete"],
   ended_other: ["本次服务已结束", "The session has ended"],
   ended_requeued: ["工作人员连接中断，已为您重新排在队首", "The clerk was disconnected; you are back at the head of the queue"],

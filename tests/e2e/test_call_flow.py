@@ -125,12 +125,20 @@ async def test_a_matter_from_the_booth_to_the_clerk_and_back(
     await screenshot(kiosk, "kiosk-4-call")
     await screenshot(console, "console-2-call")
 
-    # The clerk captures both sides of the card from the document camera: the processed
-    # photo and its verdict appear on the console, the citizen is told, the case keeps it.
+    # Consent given, the clerk records; the booth shows it.
+    await expect(console.locator("#call-consent")).to_have_attribute("data-granted", "true")
+    await console.click("#record")
+    await expect(console.locator("#record")).to_have_text("停止录像")
+    await expect(kiosk.locator("#recording")).to_be_visible()
+
+    # The clerk captures both sides of the card: the booth uploads a full-resolution still
+    # of its document camera; the processed photo and its verdict appear on the console,
+    # the citizen is told, the case keeps it.
     for slot in ("id_card_front", "id_card_back"):
         item = console.locator(f"#slots li[data-slot={slot}]")
         await item.locator("button[data-action=capture]").click()
-        await expect(item.locator(".result img")).to_be_visible()
+        # The server starts its document workers on the first capture: allow for it.
+        await expect(item.locator(".result img")).to_be_visible(timeout=30_000)
         await expect(item.locator(".verdict")).to_have_class("verdict ok")
         assert await item.locator(".result img").evaluate(
             "img => img.decode().then(() => img.naturalWidth)") > 300
@@ -140,7 +148,7 @@ async def test_a_matter_from_the_booth_to_the_clerk_and_back(
     async with server.app[app_keys.DB].connect() as conn:
         documents = (await conn.execute(sa.select(tables.case_documents))).all()
     assert sorted(d.slot for d in documents) == ["id_card_back", "id_card_front"]
-    assert {d.path for d in documents} == {"snapshot"}
+    assert {d.path for d in documents} == {"upload"}
     assert all(d.quality["verdict"] == "ok" for d in documents)
     for document in documents:
         assert await server.app[app_keys.BLOBS].get(document.processed_sha256)
