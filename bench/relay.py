@@ -37,6 +37,7 @@ import argparse
 import asyncio
 import bisect
 import json
+import math
 import os
 import shutil
 import statistics
@@ -349,7 +350,8 @@ async def main() -> None:
         "udp_drops": ours.usage.udp_drops,
         "profiled": args.profile is not None,
     }
-    print(json.dumps(result))
+    print(json.dumps({k: None if isinstance(v, float) and math.isnan(v) else v
+                      for k, v in result.items()}))
 
 
 if __name__ == "__main__":
