@@ -8,8 +8,10 @@ checked against its SHA-256 (a missing or altered file fails the export with
 taken; that fixes the archive's exact size, sent as ``Content-Length``, so the browser
 shows the download's progress for a large case. ``X-Export-Files`` gives the entry count.
 
-Recordings: the server keeps no recording references yet (recording is not switched on
-in the app), so ``recordings`` is an empty list; when it is, its segments belong there.
+Recordings are referenced, not copied (they are large and live under the recordings
+directory): ``recordings`` lists every segment file of the case's sessions with its path,
+SHA-256, duration and consent, and each document names the segment and the offset into
+it at which it was captured (``recording``, null when nothing was being recorded).
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ from aiohttp import web
 from server import app_keys, case_store
 from server.case_access import Need
 from server.case_http import CaseContext, load_case, record
+from server.case_recordings import case_recordings
 from server.case_records import CaseRecord, DocumentRecord, ImageRecord
-from server.case_views import matter_ref
+from server.case_views import locate, matter_ref
 from server.cases import SlotState, slot_view
 from server.catalogue import KioskConfig
 from server.errors import XiaowuError
@@ -55,6 +58,7 @@ async def export(request: web.Request) -> web.StreamResponse:
     async with app[app_keys.DB].connect() as conn:
         slots = await case_store.load_checklist(conn, ctx.case.id)
         documents = await case_store.load_documents(conn, ctx.case.id)
+        recordings = await case_recordings(conn, ctx.case, documents)
     store = app[app_keys.BLOBS]
     files: list[ExportFile] = []
     names: dict[tuple[str, str], str] = {}
@@ -72,7 +76,8 @@ async def export(request: web.Request) -> web.StreamResponse:
                          outcome="failure", detail={"code": exc.code})
         raise
     manifest = json.dumps(build_manifest(app[app_keys.KIOSK_CONFIG], ctx, slots, documents,
-                                         names), ensure_ascii=False, indent=2).encode()
+                                         names, recordings),
+                          ensure_ascii=False, indent=2).encode()
     entries = [ZipEntry("manifest.json", len(manifest), zlib.crc32(manifest))]
     entries += [ZipEntry(f.name, f.image.size, crc) for f, crc in zip(files, crcs, strict=True)]
     archive = StoredZip(entries, utcnow())
@@ -125,8 +130,8 @@ async def _stream(response: web.StreamResponse, path: Path) -> None:
 
 
 def build_manifest(config: KioskConfig, ctx: CaseContext, slots: list[SlotState],
-                   documents: list[DocumentRecord],
-                   names: dict[tuple[str, str], str]) -> dict[str, Any]:
+                   documents: list[DocumentRecord], names: dict[tuple[str, str], str],
+                   recordings: list[dict[str, Any]]) -> dict[str, Any]:
     """The case file's table of contents. It carries the full identity number: an export
     is the case file itself, for the archive, not a list."""
     case: CaseRecord = ctx.case
@@ -149,11 +154,11 @@ def build_manifest(config: KioskConfig, ctx: CaseContext, slots: list[SlotState]
         "documents": [{
             "document_id": d.id, "slot": d.slot, "path": d.path, "session_id": d.session_id,
             "clerk": d.clerk, "captured_by": d.actor, "captured_at": d.captured_at.isoformat(),
-            "recording_offset_s": d.recording_offset_s, "quality": d.quality,
+            "recording": locate(d, recordings), "quality": d.quality,
             "original": _file(names[(d.id, "original")], d.original),
             "processed": _file(names[(d.id, "processed")], d.processed),
         } for d in documents],
-        "recordings": [],
+        "recordings": recordings,
     }
 
 

@@ -9,7 +9,7 @@ personal data beyond the case number.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from server.case_access import Standing
@@ -52,7 +52,8 @@ def case_summary(config: KioskConfig, case: CaseRecord) -> dict[str, Any]:
 
 
 def case_detail(config: KioskConfig, case: CaseRecord, slots: Sequence[SlotState],
-                documents: Sequence[DocumentRecord], standing: Standing) -> dict[str, Any]:
+                documents: Sequence[DocumentRecord], standing: Standing,
+                recordings: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
     view = case_summary(config, case)
     staff = standing != "citizen"
     view.update({
@@ -62,7 +63,7 @@ def case_detail(config: KioskConfig, case: CaseRecord, slots: Sequence[SlotState
         "rated_at": _at(case.rated_at),
         "checklist": [slot_view(s) for s in slots],
         "complete": not any(s.blocks_completion for s in slots),
-        "documents": [document_view(case.id, d) for d in documents],
+        "documents": [document_view(case.id, d, locate(d, recordings)) for d in documents],
         "you": standing,
     })
     if staff:
@@ -77,7 +78,10 @@ def _image(case_id: str, document_id: str, variant: str, image: ImageRecord) -> 
             "url": f"/api/cases/{case_id}/documents/{document_id}/{variant}"}
 
 
-def document_view(case_id: str, document: DocumentRecord) -> dict[str, Any]:
+def document_view(case_id: str, document: DocumentRecord,
+                  recording: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``recording``: where in the session's recording it was captured (see
+    :func:`server.case_recordings.locate`), when known."""
     return {
         "document_id": document.id,
         "slot": document.slot,
@@ -85,7 +89,9 @@ def document_view(case_id: str, document: DocumentRecord) -> dict[str, Any]:
         "session_id": document.session_id,
         "clerk": document.clerk,
         "captured_at": _at(document.captured_at),
-        "recording_offset_s": document.recording_offset_s,
+        "recording_offset_s": (document.recording_offset_s if recording is None
+                               else recording["offset_s"]),
+        "recording": recording,
         "original": _image(case_id, document.id, "original", document.original),
         "processed": _image(case_id, document.id, "processed", document.processed),
         "quality": document.quality,
@@ -105,3 +111,18 @@ def document_event(case: CaseRecord, document: DocumentRecord) -> dict[str, Any]
         "verdict": quality.get("verdict"),
         "prompts": quality.get("prompt_texts", []),
     }
+
+
+def locate(document: DocumentRecord,
+           recordings: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """``{recording_id, segment_index, offset_s}`` of the segment recording the session
+    when ``document`` was captured, or None when nothing was being recorded."""
+    for segment in recordings:
+        if segment["session_id"] != document.session_id:
+            continue
+        start = datetime.fromisoformat(segment["started_at"])
+        if start <= document.captured_at <= start + timedelta(seconds=segment["duration_s"]):
+            return {"recording_id": segment["recording_id"],
+                    "segment_index": segment["segment_index"],
+                    "offset_s": round((document.captured_at - start).total_seconds(), 3)}
+    return None

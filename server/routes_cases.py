@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from server import app_keys, audit, case_store
 from server.case_access import Need, case_not_found
 from server.case_http import CASE_ROLES, CaseContext, check, load_case, locked, record, tell
+from server.case_recordings import case_recordings
 from server.case_records import CaseRecord
 from server.case_views import case_detail, case_summary
 from server.cases import CLOSED_STATUSES, CaseStatus, find_slot, started, transition
@@ -60,8 +61,9 @@ async def detail_response(request: web.Request, ctx: CaseContext,
     async with request.app[app_keys.DB].connect() as conn:
         slots = await case_store.load_checklist(conn, case.id)
         documents = await case_store.load_documents(conn, case.id)
+        recordings = await case_recordings(conn, case, documents)
     view = case_detail(request.app[app_keys.KIOSK_CONFIG], case, slots, documents,
-                       ctx.standing)
+                       ctx.standing, recordings)
     return web.json_response({"case": view}, status=status)
 
 

@@ -8,6 +8,7 @@ import io
 import json
 import zipfile
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from server.app import create_app
 from server.citizen_tokens import mint
 from server.http_support import token_policy
 from server.storage import tables
+from server.storage.types import utcnow
 from tests.conftest import make_settings
 from tests.integration import parties
 from tests.integration.case_clients import Http, Served, error, served
@@ -215,9 +217,24 @@ async def test_after_the_call_the_booth_rates_once_then_loses_sight_of_the_case(
     assert body["case"]["rating"] == 4 and body["case"]["rating_reason"] == "耐心"
 
 
+async def add_recording(server: TestServer, session_id: str, duration_s: float) -> str:
+    """A recorded segment of the session that began now, as the recorder stores one."""
+    async with server.app[app_keys.DB].begin() as conn:
+        await conn.execute(sa.insert(tables.recording_consents).values(
+            id="rc_1", session_id=session_id, participant="kiosk:x", granted=True,
+            at=utcnow()))
+        await conn.execute(sa.insert(tables.recordings).values(
+            id="rec_1", session_id=session_id, consent_id="rc_1", segment_index=0,
+            path=f"{session_id}/0-0.webm", sha256="ab" * 32, duration_s=duration_s,
+            size_bytes=1000, container="webm", codecs="VP8+opus", tracks=["video"],
+            started_at=utcnow() - timedelta(seconds=1), created_at=utcnow()))
+    return "rec_1"
+
+
 async def test_the_export_is_a_zip_of_every_image_with_a_manifest_of_hashes(
     server: TestServer, case: Served,
 ) -> None:
+    recording_id = await add_recording(server, case.session_id, duration_s=600)
     for key, slot, seed in (("a", "id_card_front", 1), ("b", "id_card_back", 2),
                             ("c", "diploma", 3)):
         status, _ = await case.booth.upload(case.case_id, slot, card_photo(seed), key)
@@ -237,7 +254,9 @@ async def test_the_export_is_a_zip_of_every_image_with_a_manifest_of_hashes(
         manifest = json.loads(zf.read("manifest.json"))
         assert manifest["case"]["number"] == case.number
         assert manifest["case"]["id_number"] == ID_NUMBER
-        assert manifest["recordings"] == []
+        assert [r["recording_id"] for r in manifest["recordings"]] == [recording_id]
+        where = manifest["documents"][0]["recording"]
+        assert where["recording_id"] == recording_id and 1 <= where["offset_s"] < 600
         assert [d["slot"] for d in manifest["documents"]] == ["id_card_front", "id_card_back",
                                                               "diploma"]
         for document in manifest["documents"]:
@@ -245,6 +264,9 @@ async def test_the_export_is_a_zip_of_every_image_with_a_manifest_of_hashes(
                 entry = document[variant]
                 assert hashlib.sha256(zf.read(entry["file"])).hexdigest() == entry["sha256"]
         assert len(zf.namelist()) == 7
+    status, body = await case.desk.call("GET", f"/api/cases/{case.case_id}")
+    assert body["case"]["documents"][0]["recording"] == where
+    assert body["case"]["documents"][0]["recording_offset_s"] == where["offset_s"]
     exports = [r for r in await rows(server, tables.audit_log) if r.action == "case.export"]
     assert len(exports) == 1 and exports[0].detail["bytes"] == len(archive)
 
