@@ -16,8 +16,8 @@ in a row. Per call:
 Baselines measured in the same run, on the same machine: the booth's own camera from
 ``getUserMedia`` to its first local frame (what any video start costs here), and the
 document pipeline alone on the camera's picture in this process. The server starts its
-document worker processes on the first capture, so one cold call runs first and is
-reported on its own. Targets on loopback:
+document worker processes on demand, so two cold calls run first and are reported on
+their own. Targets on loopback:
 p95 <= 1.5 s and <= 1.0 s. Ends with one JSON line.
 """
 
@@ -43,6 +43,7 @@ from tests.e2e import harness
 from tests.e2e.fake_media import document_frame, face_frame, write_y4m
 
 MATTER = "HPF-DEPOSIT-CERT"
+WORKERS = 2  # the server's default XIAOWU_DOCUMENT_WORKERS
 TARGETS = {"accept_to_first_frame_s": 1.5, "capture_to_photo_s": 1.0}
 
 FIRST_FRAME_JS = """
@@ -144,11 +145,12 @@ async def run(calls: int) -> dict[str, Any]:
             await console.click("#go-available")
             await console.wait_for_selector("#presence-state[data-state=available]")
             local = [await kiosk.evaluate(LOCAL_CAMERA_JS) for _ in range(calls)]
-            # The server starts its document workers on the first capture: a cold call
-            # first, reported on its own, then the measured ones.
-            cold = await one_call(kiosk, console)
-            print(f"  cold call (document workers starting): accept -> first frame "
-                  f"{cold[0]:.3f} s, capture -> photo {cold[1]:.3f} s", flush=True)
+            # The server starts its document workers on demand (one more per capture up to
+            # XIAOWU_DOCUMENT_WORKERS, default 2): cold calls first, reported on their own.
+            cold = [await one_call(kiosk, console) for _ in range(WORKERS)]
+            for first_frame_s, capture_s in cold:
+                print(f"  cold call (document workers starting): accept -> first frame "
+                      f"{first_frame_s:.3f} s, capture -> photo {capture_s:.3f} s", flush=True)
             first_frames, captures = [], []
             for index in range(calls):
                 first_frame_s, capture_s = await one_call(kiosk, console)
@@ -192,8 +194,8 @@ def main() -> None:
         "baseline_local_camera_s": round(local, 3), "baseline_pipeline_s": round(pipeline, 3),
         "ratio_first_frame_to_local_camera": round(first["p50"] / local, 2),
         "ratio_capture_to_pipeline": round(capture["p50"] / pipeline, 2),
-        "cold_call_s": {"accept_to_first_frame": round(found["cold"][0], 3),
-                        "capture_to_photo": round(found["cold"][1], 3)},
+        "cold_calls_s": [{"accept_to_first_frame": round(a, 3), "capture_to_photo": round(b, 3)}
+                         for a, b in found["cold"]],
         "targets_p95_s": TARGETS, "targets_met": met,
     }))
 
