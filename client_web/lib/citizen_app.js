@@ -158,7 +158,7 @@ export class CitizenApp {
     if (this.state.session) this._enterCall(this.state.session, { resumed: true });
     else if (this.state.ticket) this._showQueue(this.state.ticket);
     else this._home();
-    if (this.booth) setInterval(() => this._checkInactivity(), 5000);
+    if (this.booth) setInterval(() => this._checkInactivity(), 1000);
   }
 
   // ---- catalogue and picking ------------------------------------------------------------

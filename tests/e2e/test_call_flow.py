@@ -85,6 +85,12 @@ async def test_a_matter_from_the_booth_to_the_clerk_and_back(
     await expect(materials).to_have_count(2)
     await expect(kiosk.locator("#materials li.required")).to_have_count(2)
     await screenshot(kiosk, "kiosk-2-materials")
+    # Walking away from the booth: after the idle time everything is back to the start.
+    await kiosk.evaluate("window.xiaowu.inactivityS = 1")
+    await expect(kiosk.locator("[data-screen=home]")).to_be_visible()
+    assert await kiosk.locator("#search").input_value() == ""
+    await kiosk.evaluate("window.xiaowu.inactivityS = 90")
+    await kiosk.click(f".matter[data-code='{DEPOSIT}']")
 
     # Nobody available yet: the citizen waits, the supervisor sees it and pauses it.
     await console_signs_in(console, server, "wangli", available=False)

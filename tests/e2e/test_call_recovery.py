@@ -76,6 +76,13 @@ async def test_reloading_the_booth_during_a_call_resumes_it(
     await expect(kiosk.locator("#consent")).to_be_hidden()
     await screenshot(kiosk, "kiosk-6-resumed")
 
+    # The console reloaded too: same session, its video back, the booth's keeps playing.
+    await console.reload()
+    await expect(console.locator("#call")).to_be_visible()
+    assert await console.evaluate("window.xiaowu.session.session_id") == session_id
+    await wait_playing(console, "#citizen-face")
+    await wait_playing(kiosk, "#remote-video")
+
     await console.click("#end-failed")  # confirm() is dismissed: nothing happens
     await expect(console.locator("#call")).to_be_visible()
     console.on("dialog", lambda dialog: dialog.accept())
