@@ -349,6 +349,9 @@ async def main() -> None:
         "client_lag_p99_ms": ours.client_lag_ms,
         "udp_drops": ours.usage.udp_drops,
         "profiled": args.profile is not None,
+        # A starved run delivers little, so it also costs little: its ratio means nothing.
+        "valid": (ours.connected == 2 * args.sessions + 2 and ours.loss_pct < 0.5
+                  and baseline.loss_pct < 5.0),
     }
     print(json.dumps({k: None if isinstance(v, float) and math.isnan(v) else v
                       for k, v in result.items()}))
