@@ -151,9 +151,17 @@ async def _media_failed(app: web.Application, session_id: str, role: str,
 
 
 async def _capture_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The document pipeline's worker processes (started on first use) end with the app."""
+    """The document pipeline's worker processes start with the app (or at the first capture
+    when ``capture_warm_start`` is off) and end with it."""
+    pool = app[app_keys.CAPTURE_POOL]
+    warming = (asyncio.create_task(pool.warm())
+               if app[app_keys.SETTINGS].capture_warm_start else None)
     yield
-    await app[app_keys.CAPTURE_POOL].close()
+    if warming is not None and not warming.done():
+        warming.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await warming
+    await pool.close()
 
 
 async def _blob_sweep_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -78,6 +78,19 @@ class CapturePool:
             self._executor = ProcessPoolExecutor(self.workers, mp_context=context)
         return self._executor
 
+    async def warm(self) -> None:
+        """Start every worker now (one trivial job each), so the first capture does not wait
+        for the forkserver to import OpenCV."""
+        executor = self._pool()
+        loop = asyncio.get_running_loop()
+        try:
+            await asyncio.gather(*(loop.run_in_executor(executor, _ready)
+                                   for _ in range(self.workers)))
+        except BrokenProcessPool:
+            log.error("capture.warm_failed", workers=self.workers)
+            return
+        log.info("capture.workers_ready", workers=self.workers)
+
     async def upload(self, data: bytes, kind: str, *, aspect_ratio: float | None,
                      max_bytes: int, max_pixels: int) -> ProcessedCapture:
         result = await self._run(partial(upload_job, data, kind, aspect_ratio, max_bytes,
@@ -112,6 +125,10 @@ class CapturePool:
         executor, self._executor = self._executor, None
         if executor is not None:
             await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
+
+
+def _ready() -> bool:
+    return True
 
 
 def _failed(reason: str) -> XiaowuError:

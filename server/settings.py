@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     upload_max_bytes: int = Field(15 * 1024 * 1024, gt=0)
     upload_max_pixels: int = Field(40_000_000, gt=0)
     capture_timeout_s: float = Field(60.0, gt=0)
+    capture_warm_start: bool = True
+    """Start the document workers with the server, not at the first capture (which would
+    wait for the forkserver to import OpenCV: seconds on a busy machine)."""
     case_number_prefix: str = Field("DY", pattern=r"^[A-Z]{1,8}$")
     case_citizen_window_s: int = Field(1800, ge=0)
 

@@ -104,6 +104,7 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "data_dir": tmp_path / "data",
         "citizen_token_secret": TEST_TOKEN_SECRET,
         "port": 8080,
+        "capture_warm_start": False,  # tests that capture start the pool themselves
     }
     values.update(overrides)
     return Settings(**values)

@@ -3,6 +3,7 @@ capture and not the pool."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from functools import partial
 
@@ -40,5 +41,20 @@ async def test_a_worker_that_dies_fails_one_capture_and_the_next_gets_a_fresh_po
         capture = await pool.upload(hostile.jpeg(), "photo", aspect_ratio=None,
                                     max_bytes=1 << 20, max_pixels=1 << 20)
         assert capture.original.content_type == "image/jpeg"
+    finally:
+        await pool.close()
+
+
+async def test_warm_starts_every_worker_before_the_first_capture() -> None:
+    before = {p.pid for p in multiprocessing.active_children()}
+    pool = CapturePool(2)
+    try:
+        await pool.warm()
+        started = {p.pid for p in multiprocessing.active_children()} - before
+        assert len(started) == 2
+        capture = await pool.upload(hostile.jpeg(), "photo", aspect_ratio=None,
+                                    max_bytes=1 << 20, max_pixels=1 << 20)
+        assert capture.processed.sha256
+        assert {p.pid for p in multiprocessing.active_children()} - before == started
     finally:
         await pool.close()
