@@ -17,14 +17,16 @@ Layout under ``prefix`` (one deployment, or one test, per prefix):
 ``owners`` hash participant -> ticket id; ``clerks`` hash id -> clerk JSON;
 ``sessions`` hash id -> session JSON; ``paused`` set of matter codes; ``lock*`` the lease.
 
-Reads of whole hashes decode only the entries whose raw JSON changed since this node
-last read them, so a dispatch over a thousand waiting tickets costs one round trip and
-a few decodes, and a clerk's dispatcher snapshot (cached on the record) survives reads.
+Every write of a ticket, clerk or paused matter also bumps ``version``. While this node
+holds the lock it reads all of them once into a :class:`Snapshot` and serves further
+reads from it; the copy outlives the lease while ``version`` shows nobody else wrote.
+A full read decodes only entries whose raw JSON changed since this node last saw them,
+so a clerk's dispatcher view (cached on the record) survives it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from redis.asyncio import Redis
@@ -42,8 +44,9 @@ from signaling.store_codec import (
     encode_ticket,
     offer_value,
 )
+from signaling.store_snapshot import Snapshot
 
-# KEYS: tickets, offers, clerks, sessions
+# KEYS: tickets, offers, clerks, sessions, version
 # ARGV: ticket id, clerk id, offered clerk JSON, session id, session JSON, offer entry
 _CLAIM = """
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
@@ -56,19 +59,22 @@ if clerk.offer_id ~= nil and clerk.offer_id ~= cjson.null then return 0 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[6])
 redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
 redis.call('HSET', KEYS[4], ARGV[4], ARGV[5])
+redis.call('INCR', KEYS[5])
 return 1
 """
 
-# KEYS: tickets, offers, owners; ARGV: id, ticket JSON, owner, offer entry or ''
+# KEYS: tickets, offers, owners, version; ARGV: id, ticket JSON, owner, offer entry or ''
 _ADD_TICKET = """
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('HSET', KEYS[3], ARGV[3], ARGV[1])
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[2], ARGV[1], ARGV[4]) end
+redis.call('INCR', KEYS[4])
 return 1
 """
 
-# KEYS: tickets, offers, owners; ARGV: id. Returns {ticket JSON, offer or false} or nil.
+# KEYS: tickets, offers, owners, version; ARGV: id.
+# Returns {ticket JSON, offer or false}, or nil when there was no such ticket.
 _REMOVE_TICKET = """
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then return nil end
@@ -77,6 +83,7 @@ redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[2], ARGV[1])
 local owner = cjson.decode(raw).owner
 if redis.call('HGET', KEYS[3], owner) == ARGV[1] then redis.call('HDEL', KEYS[3], owner) end
+redis.call('INCR', KEYS[4])
 return {raw, offer}
 """
 
@@ -108,14 +115,18 @@ class RedisStore:
         self._k_clerks = f"{prefix}clerks"
         self._k_sessions = f"{prefix}sessions"
         self._k_paused = f"{prefix}paused"
-        self._ticket_keys = [self._k_tickets, self._k_offers, self._k_owners]
-        self._lock = RedisQueueLock(redis, prefix, ttl=lock_ttl)
+        self._k_version = f"{prefix}version"
+        self._ticket_keys = [self._k_tickets, self._k_offers, self._k_owners, self._k_version]
+        self._lock = RedisQueueLock(redis, prefix, ttl=lock_ttl, listener=self)
         self._claim = redis.register_script(_CLAIM)
         self._add_ticket = redis.register_script(_ADD_TICKET)
         self._remove_ticket = redis.register_script(_REMOVE_TICKET)
         self._ticket_of = redis.register_script(_TICKET_OF)
         self._ticket_cache: dict[str, tuple[Raw, Raw | None, TicketRecord]] = {}
+        self._raw_tickets: dict[Raw, tuple[Raw, Raw | None, TicketRecord]] = {}
         self._clerk_cache: dict[str, tuple[Raw, ClerkRecord]] = {}
+        self._leased = False
+        self._snapshot: Snapshot | None = None
 
     @property
     def lock(self) -> RedisQueueLock:
@@ -132,6 +143,55 @@ class RedisStore:
         keys = [key async for key in self.redis.scan_iter(match=f"{self.prefix}*")]
         if keys:
             await self.redis.delete(*keys)
+        self._snapshot = None
+
+    # ---- the lease's copy of the state ---------------------------------------------
+
+    def lease_started(self, version: int) -> None:
+        self._leased = True
+        if self._snapshot is not None and self._snapshot.version != version:
+            self._snapshot = None  # another node wrote since this node's last lease
+
+    def lease_ended(self, version: int | None) -> None:
+        self._leased = False
+        snapshot = self._snapshot
+        if snapshot is None:
+            return
+        if version is None or snapshot.version + snapshot.writes != version:
+            self._snapshot = None  # the lease lapsed or someone else wrote meanwhile
+        else:
+            snapshot.version, snapshot.writes = version, 0
+
+    async def _read(self) -> Snapshot | None:
+        """The copy to read from while leased (read once per stale lease), else None."""
+        if not self._leased:
+            return None
+        if self._snapshot is None:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.hgetall(self._k_tickets)
+                pipe.hgetall(self._k_offers)
+                pipe.hgetall(self._k_owners)
+                pipe.hgetall(self._k_clerks)
+                pipe.smembers(self._k_paused)
+                pipe.get(self._k_version)
+                tickets, offers, owners, clerks, paused, version = await pipe.execute()
+            self._snapshot = Snapshot(
+                tickets=self._decode_tickets(tickets, offers),
+                owners={_text(k): _text(v) for k, v in owners.items()},
+                clerks={_text(k): self._clerk(_text(k), v) for k, v in clerks.items()},
+                paused={_text(m) for m in paused}, version=int(version or 0))
+        return self._snapshot
+
+    def _wrote(self, change: Callable[[Snapshot], None]) -> None:
+        """Mirror one write (already in Redis, version bumped) in the copy."""
+        snapshot = self._snapshot
+        if snapshot is None:
+            return
+        if not self._leased:
+            self._snapshot = None
+            return
+        change(snapshot)
+        snapshot.writes += 1
 
     # ---- tickets -------------------------------------------------------------------
 
@@ -143,13 +203,33 @@ class RedisStore:
         self._ticket_cache[ticket_id] = (raw, offer, record)
         return record
 
+    def _decode_tickets(self, tickets: Mapping[Raw, Raw],
+                        offers: Mapping[Raw, Raw]) -> dict[str, TicketRecord]:
+        records: dict[str, TicketRecord] = {}
+        cache = self._raw_tickets
+        for key, raw in tickets.items():
+            offer = offers.get(key)
+            cached = cache.get(key)
+            if cached is not None and cached[0] == raw and cached[1] == offer:
+                record = cached[2]
+            else:
+                record = decode_ticket(raw, offer)
+                cache[key] = (raw, offer, record)
+            records[record.ticket.id] = record
+        if len(cache) > 2 * len(records) + 64:
+            self._raw_tickets = {k: v for k, v in cache.items() if k in tickets}
+        return records
+
     async def add_ticket(self, record: TicketRecord) -> None:
         added = await self._add_ticket(keys=self._ticket_keys, args=[
             record.ticket.id, encode_ticket(record), record.owner, encode_offer(record) or ""])
         if not added:
             raise KeyError(f"ticket {record.ticket.id} exists")
+        self._wrote(lambda snapshot: snapshot.add_ticket(record))
 
     async def get_ticket(self, ticket_id: str) -> TicketRecord | None:
+        if (snapshot := await self._read()) is not None:
+            return snapshot.tickets.get(ticket_id)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hget(self._k_tickets, ticket_id)
             pipe.hget(self._k_offers, ticket_id)
@@ -165,31 +245,32 @@ class RedisStore:
                 pipe.hdel(self._k_offers, ticket_id)
             else:
                 pipe.hset(self._k_offers, ticket_id, offer)
+            pipe.incr(self._k_version)
             await pipe.execute()
+        self._wrote(lambda snapshot: snapshot.put_ticket(record))
 
     async def remove_ticket(self, ticket_id: str) -> TicketRecord | None:
         found = await self._remove_ticket(keys=self._ticket_keys, args=[ticket_id])
         self._ticket_cache.pop(ticket_id, None)
-        return None if found is None else decode_ticket(found[0], found[1])
+        if found is None:
+            return None
+        self._wrote(lambda snapshot: snapshot.remove_ticket(ticket_id))
+        return decode_ticket(found[0], found[1])
 
     async def tickets(self) -> list[TicketRecord]:
+        if (snapshot := await self._read()) is not None:
+            return list(snapshot.tickets.values())
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hgetall(self._k_tickets)
             pipe.hgetall(self._k_offers)
             raw_tickets, raw_offers = await pipe.execute()
-        offers: Mapping[Raw, Raw] = raw_offers
-        records = [self._ticket(_text(key), raw, offers.get(key))
-                   for key, raw in raw_tickets.items()]
-        if len(self._ticket_cache) > 2 * len(records) + 64:
-            live = {r.ticket.id for r in records}
-            self._ticket_cache = {k: v for k, v in self._ticket_cache.items() if k in live}
-        return records
+        return list(self._decode_tickets(raw_tickets, raw_offers).values())
 
     async def ticket_of(self, owner: str) -> TicketRecord | None:
-        found = await self._ticket_of(keys=self._ticket_keys, args=[owner])
-        if found is None:
-            return None
-        return self._ticket(_text(found[0]), found[1], found[2])
+        if (snapshot := await self._read()) is not None:
+            return snapshot.ticket_of(owner)
+        found = await self._ticket_of(keys=self._ticket_keys[:3], args=[owner])
+        return None if found is None else self._ticket(_text(found[0]), found[1], found[2])
 
     # ---- clerks --------------------------------------------------------------------
 
@@ -202,22 +283,35 @@ class RedisStore:
         return record
 
     async def put_clerk(self, record: ClerkRecord) -> None:
-        await self.redis.hset(self._k_clerks, record.id, encode_clerk(record))
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self._k_clerks, record.id, encode_clerk(record))
+            pipe.incr(self._k_version)
+            await pipe.execute()
+        self._wrote(lambda snapshot: snapshot.put_clerk(record))
 
     async def get_clerk(self, clerk_id: str) -> ClerkRecord | None:
+        if (snapshot := await self._read()) is not None:
+            return snapshot.clerks.get(clerk_id)
         raw = await self.redis.hget(self._k_clerks, clerk_id)
         return None if raw is None else self._clerk(clerk_id, raw)
 
     async def clerks(self) -> list[ClerkRecord]:
+        if (snapshot := await self._read()) is not None:
+            return list(snapshot.clerks.values())
         found: dict[Raw, Raw] = await self.redis.hgetall(self._k_clerks)
         return [self._clerk(_text(key), raw) for key, raw in found.items()]
 
     async def claim_offer(self, ticket_id: str, offered: ClerkRecord, session: Session) -> bool:
         claimed = await self._claim(
-            keys=[self._k_tickets, self._k_offers, self._k_clerks, self._k_sessions],
+            keys=[self._k_tickets, self._k_offers, self._k_clerks, self._k_sessions,
+                  self._k_version],
             args=[ticket_id, offered.id, encode_clerk(offered), session.session_id,
                   encode_session(session), offer_value(offered.id, session.session_id)])
-        return bool(claimed)
+        if not claimed:
+            self._snapshot = None  # the copy proposed a claim Redis refused: it is stale
+            return False
+        self._wrote(lambda snapshot: snapshot.claimed(ticket_id, offered, session.session_id))
+        return True
 
     # ---- sessions and paused matters ---------------------------------------------------
 
@@ -232,16 +326,31 @@ class RedisStore:
         await self.redis.hdel(self._k_sessions, session_id)
 
     async def paused(self) -> frozenset[str]:
+        if (snapshot := await self._read()) is not None:
+            return frozenset(snapshot.paused)
         members: set[Raw] = await self.redis.smembers(self._k_paused)
         return frozenset(_text(m) for m in members)
 
     async def set_paused(self, matter: str, paused: bool) -> None:
-        if paused:
-            await self.redis.sadd(self._k_paused, matter)
-        else:
-            await self.redis.srem(self._k_paused, matter)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            if paused:
+                pipe.sadd(self._k_paused, matter)
+            else:
+                pipe.srem(self._k_paused, matter)
+            pipe.incr(self._k_version)
+            await pipe.execute()
+        self._wrote(lambda snapshot: snapshot.set_paused(matter, paused))
 
 
 def connect(url: str, **options: Any) -> Redis:
-    """A client for the store: bytes replies (JSON is decoded from bytes)."""
-    return Redis.from_url(url, decode_responses=False, **options)
+    """A client for the store: bytes replies (JSON is decoded from bytes).
+
+    No socket timeout: redis-py bounds each write with ``asyncio.wait_for`` when one is
+    set, and on Python 3.11 ``wait_for`` drops a cancellation that arrives as the write
+    completes, so a cancelled task (a timer at shutdown, a waiter given up) would run on.
+    TCP keepalive and a periodic health check find a dead connection instead.
+    """
+    settings: dict[str, Any] = {"socket_timeout": None, "socket_keepalive": True,
+                                "health_check_interval": 30}
+    settings.update(options)
+    return Redis.from_url(url, decode_responses=False, **settings)

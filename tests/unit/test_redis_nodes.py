@@ -1,5 +1,5 @@
-"""The queue lock across nodes: two store instances on one Redis prefix stand for two
-nodes (each has its own connection, local lock and tokens)."""
+"""Two nodes on one Redis: two store instances on one key prefix (each with its own
+connection, local lock, lease tokens and copy of the state)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from signaling.presence import PresenceState
 from signaling.redis_lock import RedisQueueLock
 from signaling.redis_store import RedisStore, connect
+from tests.unit.test_store_contract import _clerk, _offered, _session, _ticket
 
 pytestmark = pytest.mark.redis
 
@@ -87,3 +89,44 @@ async def test_a_cancelled_waiter_leaves_no_place_in_line(nodes: list[RedisStore
     await holder.__aexit__(None, None, None)
     async with nodes[1].lock:  # and nothing is stuck
         pass
+
+
+async def test_claims_from_two_nodes_at_once_give_one_offer_each(
+        nodes: list[RedisStore]) -> None:
+    """No lock here: the claim script alone keeps one offer per ticket and per clerk."""
+    for i in range(20):
+        await nodes[0].add_ticket(_ticket(f"t{i}", f"kiosk:{i}"))
+    clerks = [_clerk(f"c{j}") for j in range(5)]
+    for clerk in clerks:
+        await nodes[1].put_clerk(clerk)
+    attempts = [nodes[(i + j) % 2].claim_offer(
+        f"t{i}", _offered(c, f"s{i}-{c.id}"), _session(f"s{i}-{c.id}", f"t{i}", c.id))
+        for i in range(20) for j, c in enumerate(clerks)]
+    assert sum(await asyncio.gather(*attempts)) == 5
+    offered = [r for r in await nodes[1].tickets() if r.ticket.offered_to is not None]
+    assert sorted(r.ticket.offered_to or "" for r in offered) == [c.id for c in clerks]
+    for clerk in await nodes[0].clerks():
+        assert clerk.state is PresenceState.OFFERED
+        assert clerk.offer_id == next(r.session_id for r in offered
+                                      if r.ticket.offered_to == clerk.id)
+
+
+async def test_a_nodes_copy_follows_the_other_nodes_writes(nodes: list[RedisStore]) -> None:
+    a, b = nodes
+    async with a.lock:
+        await a.add_ticket(_ticket("t1", "kiosk:1"))
+        assert [r.ticket.id for r in await a.tickets()] == ["t1"]
+    async with a.lock:  # nobody wrote since: the copy is reused
+        assert [r.ticket.id for r in await a.tickets()] == ["t1"]
+    async with b.lock:
+        await b.put_clerk(_clerk("wangli"))
+        await b.remove_ticket("t1")
+        await b.set_paused("EDU-TQ-CONFIRM", True)
+    async with a.lock:
+        assert await a.tickets() == [] and await a.ticket_of("kiosk:1") is None
+        assert [c.id for c in await a.clerks()] == ["wangli"]
+        assert await a.paused() == frozenset({"EDU-TQ-CONFIRM"})
+    await b.add_ticket(_ticket("t2", "kiosk:2"))  # a write outside any lease
+    async with a.lock:
+        found = await a.ticket_of("kiosk:2")
+        assert found is not None and found.ticket.id == "t2"
