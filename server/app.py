@@ -7,8 +7,10 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+import socketio
 import structlog
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from media.endpoint import LocalMediaEndpoint
 from media.errors import MediaError
@@ -46,6 +48,9 @@ from signaling.memory_store import MemoryStore
 from signaling.namespaces import CitizenNamespace, ClerkNamespace, SupervisorNamespace
 from signaling.notifier import SocketNotifier
 from signaling.queue_service import QueueService, QueueTimings
+from signaling.redis_store import RedisStore
+from signaling.redis_store import connect as connect_redis
+from signaling.store import QueueStore
 
 log = structlog.get_logger("xiaowu.app")
 CLIENT_WEB = REPO_ROOT / "client_web"
@@ -74,7 +79,9 @@ def create_app(settings: Settings, *, config: KioskConfig | None = None,
                                              timeout_s=settings.capture_timeout_s)
     app.cleanup_ctx.append(_capture_ctx)
 
+    store, manager = _queue_backend(settings)
     sio = SocketServer(
+        client_manager=manager,
         async_mode="aiohttp",
         cors_allowed_origins=settings.origins,
         max_http_buffer_size=MAX_SOCKET_MESSAGE,
@@ -94,7 +101,7 @@ def create_app(settings: Settings, *, config: KioskConfig | None = None,
     notifier = SocketNotifier(sio)
     cases = CaseEvents(app[app_keys.DB], config, notifier, settings)
     queue = QueueService(
-        MemoryStore(), config, notifier, journal,
+        store, config, notifier, journal,
         QueueTimings(offer_timeout=settings.offer_timeout_s, wrap_up=settings.wrap_up_s,
                      grace=settings.grace_s, miss_limit=settings.miss_limit),
         media=media, cases=cases,
@@ -110,6 +117,8 @@ def create_app(settings: Settings, *, config: KioskConfig | None = None,
     app[app_keys.JOURNAL] = journal
     app[app_keys.QUEUE] = queue
     app[app_keys.CASE_EVENTS] = cases
+    if isinstance(store, RedisStore):
+        app.cleanup_ctx.append(_redis_ctx)
     app[app_keys.RECORDING] = RecordingControl(app[app_keys.DB], queue, media,
                                                settings.recordings_dir)
     app.cleanup_ctx.append(_queue_ctx)
@@ -130,6 +139,42 @@ async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
         await db.upgrade()
     yield
     await db.close()
+
+
+def _queue_backend(settings: Settings) -> tuple[QueueStore, socketio.AsyncManager | None]:
+    """One node keeps the queue in memory. A Redis URL makes it one of several: the queue
+    store on Redis and python-socketio's Redis manager, so an emit for a participant
+    reaches their socket whichever node holds it. The manager's channel is a
+    control channel for every socket of every node: keep Redis on a private,
+    authenticated network (docs/operations.md)."""
+    if settings.redis_url is None:
+        return MemoryStore(), None
+    store = RedisStore(connect_redis(settings.redis_url), settings.redis_prefix)
+    manager = socketio.AsyncRedisManager(settings.redis_url,
+                                         channel=f"{settings.redis_prefix}socketio")
+    return store, manager
+
+
+async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Fail at start, with the URL's host in the message, when Redis cannot be reached;
+    close the store's and the manager's connections after the queue has stopped."""
+    store = app[app_keys.QUEUE].store
+    assert isinstance(store, RedisStore)
+    try:
+        await store.ping()
+    except (OSError, RedisError) as exc:
+        raise RuntimeError(f"Redis is not reachable ({type(exc).__name__}: {exc}); "
+                           "check XIAOWU_REDIS_URL / REDIS_URL") from exc
+    yield
+    manager = app[app_keys.SIO].manager
+    listener = getattr(manager, "thread", None)
+    if isinstance(listener, asyncio.Task):
+        listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listener
+    if getattr(manager, "redis", None) is not None:
+        await manager.redis.aclose()
+    await store.close()
 
 
 async def _queue_ctx(app: web.Application) -> AsyncIterator[None]:

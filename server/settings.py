@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         None, validation_alias=AliasChoices("REDIS_URL", "XIAOWU_REDIS_URL")
     )
+    redis_prefix: str = Field("xiaowu:", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
+    """Every key (and the socket.io channel) of one deployment; nodes sharing a queue share
+    it, so one Redis can serve a staging and a production deployment apart."""
     public_url: str | None = None
     allowed_origins: list[str] = Field(default_factory=list)
     secure_cookies: bool = False
@@ -75,6 +78,12 @@ class Settings(BaseSettings):
     recording_segment_s: float = Field(10.0, ge=4.0)
 
     log_json: bool = False
+
+    @field_validator("redis_url")
+    @classmethod
+    def _no_empty_redis(cls, value: str | None) -> str | None:
+        """``REDIS_URL=`` (set but empty) means one node, as when it is unset."""
+        return value or None
 
     @field_validator("database_url")
     @classmethod
