@@ -71,7 +71,8 @@ def create_app(settings: Settings, *, config: KioskConfig | None = None,
     app[app_keys.METRICS] = Metrics()
     app[app_keys.SMS] = sms or LogSmsSender()
     app[app_keys.BLOBS] = BlobStore(settings.blob_dir)
-    app[app_keys.DB] = Database(settings.effective_database_url, schema=database_schema)
+    app[app_keys.DB] = Database(settings.effective_database_url,
+                                schema=database_schema or settings.database_schema)
     app.cleanup_ctx.append(gc_ctx)
     app.cleanup_ctx.append(_database_ctx)
     app.cleanup_ctx.append(_blob_sweep_ctx)

@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         None, validation_alias=AliasChoices("DATABASE_URL", "XIAOWU_DATABASE_URL")
     )
+    database_schema: str | None = Field(None, pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    """PostgreSQL only: the schema holding Xiaowu's tables (default: the search path)."""
     redis_url: str | None = Field(
         None, validation_alias=AliasChoices("REDIS_URL", "XIAOWU_REDIS_URL")
     )

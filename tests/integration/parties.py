@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import socketio
 from aiohttp import web
-from aiohttp.test_utils import TestServer
+from yarl import URL
 
 from server import app_keys, kiosks
 from server.accounts import ClerkSpec, create_clerk
@@ -18,6 +18,17 @@ from server.citizen_tokens import mint
 from server.http_support import token_policy
 
 PASSWORD = "Correct-horse-42"
+
+
+class Served(Protocol):
+    """Where parties connect: an in-process ``TestServer``, or a server process (the
+    app then is a local, unstarted copy used for its database and settings)."""
+
+    @property
+    def app(self) -> web.Application: ...
+    def make_url(self, path: str) -> URL: ...
+
+
 TIMEOUT = 5.0
 OPEN: list[Party] = []
 """Every party created by a test; ``close_all`` disconnects them before the server stops
@@ -34,7 +45,7 @@ async def close_all() -> None:
 class Party:
     """One connected client; records every event it receives, per event name."""
 
-    def __init__(self, server: TestServer, namespace: str) -> None:
+    def __init__(self, server: Served, namespace: str) -> None:
         self.server = server
         self.namespace = namespace
         self.client = socketio.AsyncClient(reconnection=False)
@@ -88,7 +99,7 @@ class Party:
         await self.client.disconnect()
 
 
-async def kiosk(server: TestServer, hut_id: str = "dy-hall-01") -> Party:
+async def kiosk(server: Served, hut_id: str = "dy-hall-01") -> Party:
     app = server.app
     async with app[app_keys.DB].begin() as conn:
         code = await kiosks.create_code(conn, hut_id, ttl=timedelta(hours=1))
@@ -99,7 +110,7 @@ async def kiosk(server: TestServer, hut_id: str = "dy-hall-01") -> Party:
     return party
 
 
-async def citizen(server: TestServer, sub: str = "wx-1") -> Party:
+async def citizen(server: Served, sub: str = "wx-1") -> Party:
     party = Party(server, "/citizen")
     await party.connect(auth={"token": mint(token_policy(server.app), sub, ttl_s=3600)})
     return party
@@ -113,7 +124,7 @@ async def add_clerk(app: web.Application, username: str, *, role: str = "clerk",
                                            skills, jurisdictions), PASSWORD, must_change=False)
 
 
-async def clerk_cookie(server: TestServer, username: str) -> str:
+async def clerk_cookie(server: Served, username: str) -> str:
     async with aiohttp.ClientSession() as http:
         response = await http.post(server.make_url("/api/auth/login"),
                                    json={"username": username, "password": PASSWORD})
@@ -122,7 +133,7 @@ async def clerk_cookie(server: TestServer, username: str) -> str:
         return value
 
 
-async def clerk(server: TestServer, username: str, *, available: bool = True,
+async def clerk(server: Served, username: str, *, available: bool = True,
                 namespace: str = "/clerk", **kwargs: Any) -> Party:
     await add_clerk(server.app, username, **kwargs)
     party = Party(server, namespace)

@@ -1,0 +1,161 @@
+"""Two server processes on loopback, one Redis, one PostgreSQL schema: a clerk connected
+to node 1 is paired with a citizen waiting on node 2, and every event of the call's
+set-up and end crosses between the nodes through python-socketio's Redis manager.
+
+Media and the case's documents across nodes come with the media-pinning work; the
+servers run in ``p2p`` media mode here, so the WebRTC signaling relays between the
+participants themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+from yarl import URL
+
+from server import app_keys
+from server.settings import REPO_ROOT
+from server.storage.database import Database
+from tests.conftest import (
+    POSTGRES_URL,
+    TEST_TOKEN_SECRET,
+    _drop_schema,
+    _postgres_schema,
+    make_settings,
+)
+from tests.integration import parties
+
+pytestmark = [pytest.mark.redis, pytest.mark.postgres]
+TEACHER = "EDU-TQ-CONFIRM"
+START_TIMEOUT_S = 90.0
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class Node:
+    """One ``python -m server serve`` process; ``app`` is a local, unstarted app holding
+    the shared database and settings, for the test's own set-up (accounts, booths)."""
+
+    def __init__(self, name: str, app: web.Application, env: dict[str, str],
+                 data_dir: Path) -> None:
+        self.name = name
+        self.app = app
+        self.port = _free_port()
+        self.log_path = data_dir / "server.log"
+        data_dir.mkdir(parents=True)
+        self._log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "server", "serve", "--host", "127.0.0.1",
+             "--port", str(self.port), "--data-dir", str(data_dir)],
+            cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=self._log,
+            stderr=subprocess.STDOUT, start_new_session=True)
+
+    def make_url(self, path: str) -> URL:
+        return URL(f"http://127.0.0.1:{self.port}").join(URL(path))
+
+    def log_tail(self) -> str:
+        return self.log_path.read_text(errors="replace")[-3000:]
+
+    async def wait_ready(self) -> None:
+        deadline = asyncio.get_running_loop().time() + START_TIMEOUT_S
+        async with aiohttp.ClientSession() as http:
+            while True:
+                if self.proc.poll() is not None:
+                    raise AssertionError(f"{self.name} exited:\n{self.log_tail()}")
+                with contextlib.suppress(aiohttp.ClientError):
+                    async with http.get(self.make_url("/readyz")) as response:
+                        if response.status == 200:
+                            return
+                if asyncio.get_running_loop().time() > deadline:
+                    raise AssertionError(f"{self.name} not ready:\n{self.log_tail()}")
+                await asyncio.sleep(0.2)
+
+    async def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            for _ in range(100):
+                if self.proc.poll() is not None:
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self._log.close()
+
+
+@pytest.fixture
+async def nodes(tmp_path: Path, redis_url: str,
+                redis_prefix: str) -> AsyncIterator[tuple[Node, Node]]:
+    admin, schema = await _postgres_schema()
+    db = Database(POSTGRES_URL, schema=schema)
+    await db.upgrade()
+    app = web.Application()
+    app[app_keys.SETTINGS] = make_settings(tmp_path / "test", database_url=POSTGRES_URL,
+                                           database_schema=schema)
+    app[app_keys.DB] = db
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith("XIAOWU_") and key not in ("DATABASE_URL", "REDIS_URL")}
+    env.update({
+        "XIAOWU_DATABASE_URL": POSTGRES_URL, "XIAOWU_DATABASE_SCHEMA": schema,
+        "XIAOWU_REDIS_URL": redis_url, "XIAOWU_REDIS_PREFIX": redis_prefix,
+        "XIAOWU_CITIZEN_TOKEN_SECRET": TEST_TOKEN_SECRET, "XIAOWU_MEDIA_MODE": "p2p",
+        "XIAOWU_AUTO_MIGRATE": "false", "XIAOWU_CAPTURE_WARM_START": "false",
+        "XIAOWU_WRAP_UP_S": "0.5",
+    })
+    started = [Node(f"node{i}", app, env, tmp_path / f"node{i}") for i in (1, 2)]
+    try:
+        await asyncio.gather(*(node.wait_ready() for node in started))
+        yield started[0], started[1]
+    finally:
+        await parties.close_all()
+        await asyncio.gather(*(node.stop() for node in started))
+        await db.close()
+        await _drop_schema(admin, schema)
+
+
+async def test_a_clerk_on_node_1_serves_a_citizen_waiting_on_node_2(
+        nodes: tuple[Node, Node]) -> None:
+    node1, node2 = nodes
+    citizen = await parties.citizen(node2, "wx-two-nodes")
+    ticket = (await citizen.ok("queue.join", {"matter": TEACHER}))["ticket"]
+    assert ticket["position"] == 1
+
+    clerk = await parties.clerk(node1, "wangli")  # goes available on node 1
+    offer = await clerk.next("offer")
+    assert offer["ticket_id"] == ticket["ticket_id"]
+    assert await citizen.until("queue.update", lambda d: d.get("state") == "offered")
+
+    accepted = await clerk.ok("offer.accept", {"offer_id": offer["offer_id"]})
+    session_id = accepted["session"]["session_id"]
+    started = await citizen.next("session.started")
+    assert (started["session_id"], started["role"]) == (session_id, "citizen")
+
+    await clerk.ok("webrtc.offer", {"session_id": session_id, "type": "offer", "sdp": "v=0 a"})
+    relayed = await citizen.next("webrtc.offer")
+    assert (relayed["sdp"], relayed["from"]) == ("v=0 a", "clerk")
+    await citizen.ok("webrtc.answer", {"session_id": session_id, "type": "answer",
+                                       "sdp": "v=0 b"})
+    assert (await clerk.next("webrtc.answer"))["sdp"] == "v=0 b"
+
+    await citizen.ok("session.connected", {"session_id": session_id})
+    assert (await clerk.until("session.state", lambda d: d["state"] == "active"))
+    await clerk.ok("session.end", {"session_id": session_id, "outcome": "completed"})
+    ended = await citizen.next("session.ended")
+    assert (ended["session_id"], ended["outcome"]) == (session_id, "completed")
+    assert await clerk.until("presence", lambda d: d["state"] == "available")
