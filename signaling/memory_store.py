@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from typing import Any
 
 from signaling.presence import PresenceState
+from signaling.replay import Numbered, ReplayLog
 from signaling.sessions import Session
 from signaling.store import ClerkRecord, TicketRecord
 
@@ -22,6 +24,7 @@ class MemoryStore:
         self._clerks: dict[str, ClerkRecord] = {}
         self._sessions: dict[str, Session] = {}
         self._paused: set[str] = set()
+        self._replay: dict[str, ReplayLog] = {}
 
     @property
     def lock(self) -> asyncio.Lock:
@@ -92,3 +95,14 @@ class MemoryStore:
             self._paused.add(matter)
         else:
             self._paused.discard(matter)
+
+    async def append_event(self, participant: str, event: str,
+                           data: dict[str, Any]) -> Numbered:
+        return self._replay.setdefault(participant, ReplayLog()).append(event, data)
+
+    async def events_since(self, participant: str, last_seq: int) -> list[Numbered] | None:
+        log = self._replay.get(participant)
+        return [] if log is None else log.since(last_seq)
+
+    async def reset_events(self, participant: str) -> None:
+        self._replay.pop(participant, None)

@@ -32,7 +32,6 @@ from signaling.notifier import Notifier
 from signaling.presence import MissReason, PresenceState
 from signaling.protocol import QueueJoin
 from signaling.queue_views import QueueViews
-from signaling.replay import ReplayLog
 from signaling.sessions import Outcome, Session, SessionState
 from signaling.store import ClerkRecord, QueueStore, TicketRecord
 from signaling.tickets import Channel, Priority, Ticket, build_pools
@@ -79,7 +78,6 @@ class QueueService:
         self.views = QueueViews(config, self.averager)
         self._lock = store.lock
         self.timers = Timers(self._lock)
-        self._replay: dict[str, ReplayLog] = {}
         self._sent: dict[str, tuple[int, int | None, str]] = {}
         self._overview: list[dict[str, Any]] | None = None
 
@@ -347,8 +345,8 @@ class QueueService:
             clerk = await self._move(await self._clerk(clerk_id), P.BUSY, "accepted",
                                      offer_id=None, session_id=session.session_id)
             self._sent.pop(record.ticket.id, None)
-            self._replay[clerk_key(clerk_id)] = ReplayLog()
-            self._replay[record.owner] = ReplayLog()
+            await self.store.reset_events(clerk_key(clerk_id))
+            await self.store.reset_events(record.owner)
             started = self.views.session_started(session, record, clerk)
             await self._send_numbered(clerk_key(clerk_id), "session.started",
                                       {**started, "role": "clerk"})
@@ -553,15 +551,14 @@ class QueueService:
             self.timers.background(f"media-end:{session_id}", lambda: media.end(session_id))
 
     async def _send_numbered(self, participant: str, event: str, data: dict[str, Any]) -> None:
-        numbered = self._replay.setdefault(participant, ReplayLog()).append(event, data)
+        numbered = await self.store.append_event(participant, event, data)
         await self.notifier.send(participant, event, numbered.payload())
 
     async def resume(self, participant: str, last_seq: int) -> dict[str, Any]:
         """A participant is back: cancel its grace timer and replay what it missed."""
         async with self._lock:
             self.timers.cancel(f"grace:{participant}")
-            replay_log = self._replay.get(participant)
-            missed = replay_log.since(last_seq) if replay_log is not None else []
+            missed = await self.store.events_since(participant, last_seq)
             snapshot = await self._snapshot_for(participant)
             if missed is None:
                 return {"resync": True, **snapshot}

@@ -32,6 +32,8 @@ from typing import Any
 from redis.asyncio import Redis
 
 from signaling.redis_lock import RedisQueueLock
+from signaling.redis_replay import RedisReplay
+from signaling.replay import Numbered
 from signaling.sessions import Session
 from signaling.store import ClerkRecord, TicketRecord
 from signaling.store_codec import (
@@ -127,6 +129,7 @@ class RedisStore:
         self._clerk_cache: dict[str, tuple[Raw, ClerkRecord]] = {}
         self._leased = False
         self._snapshot: Snapshot | None = None
+        self._replay = RedisReplay(redis, prefix)
 
     @property
     def lock(self) -> RedisQueueLock:
@@ -313,7 +316,7 @@ class RedisStore:
         self._wrote(lambda snapshot: snapshot.claimed(ticket_id, offered, session.session_id))
         return True
 
-    # ---- sessions and paused matters ---------------------------------------------------
+    # ---- sessions, their numbered events, paused matters --------------------------------
 
     async def put_session(self, session: Session) -> None:
         await self.redis.hset(self._k_sessions, session.session_id, encode_session(session))
@@ -341,6 +344,16 @@ class RedisStore:
             await pipe.execute()
         self._wrote(lambda snapshot: snapshot.set_paused(matter, paused))
 
+
+    async def append_event(self, participant: str, event: str,
+                           data: dict[str, Any]) -> Numbered:
+        return await self._replay.append(participant, event, data)
+
+    async def events_since(self, participant: str, last_seq: int) -> list[Numbered] | None:
+        return await self._replay.since(participant, last_seq)
+
+    async def reset_events(self, participant: str) -> None:
+        await self._replay.reset(participant)
 
 def connect(url: str, **options: Any) -> Redis:
     """A client for the store: bytes replies (JSON is decoded from bytes).

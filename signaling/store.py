@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from types import TracebackType
-from typing import Protocol
+from typing import Any, Protocol
 
 from signaling.dispatcher import Clerk
 from signaling.presence import ClerkPresence, PresenceState
+from signaling.replay import Numbered
 from signaling.sessions import Session
 from signaling.tickets import Ticket
 
@@ -112,3 +113,16 @@ class QueueStore(Protocol):
 
     async def paused(self) -> frozenset[str]: ...
     async def set_paused(self, matter: str, paused: bool) -> None: ...
+
+    async def append_event(self, participant: str, event: str,
+                           data: dict[str, Any]) -> Numbered:
+        """Number and keep an event sent to a session participant (for resume)."""
+        ...
+
+    async def events_since(self, participant: str, last_seq: int) -> list[Numbered] | None:
+        """What the participant missed after ``last_seq``; None when it must resync."""
+        ...
+
+    async def reset_events(self, participant: str) -> None:
+        """A new session: numbering starts again at 1."""
+        ...

@@ -1,6 +1,7 @@
 """Two server processes on loopback, one Redis, one PostgreSQL schema: a clerk connected
 to node 1 is paired with a citizen waiting on node 2, and every event of the call's
-set-up and end crosses between the nodes through python-socketio's Redis manager.
+set-up and end crosses between the nodes through python-socketio's Redis manager. The
+citizen drops mid-call and resumes on the other node, replaying what it missed.
 
 Media and the case's documents across nodes come with the media-pinning work; the
 servers run in ``p2p`` media mode here, so the WebRTC signaling relays between the
@@ -151,11 +152,23 @@ async def test_a_clerk_on_node_1_serves_a_citizen_waiting_on_node_2(
     assert (relayed["sdp"], relayed["from"]) == ("v=0 a", "clerk")
     await citizen.ok("webrtc.answer", {"session_id": session_id, "type": "answer",
                                        "sdp": "v=0 b"})
-    assert (await clerk.next("webrtc.answer"))["sdp"] == "v=0 b"
+    answer = await clerk.next("webrtc.answer")  # numbered on node 2, after node 1's
+    assert (answer["sdp"], answer["seq"]) == ("v=0 b", 2)
 
-    await citizen.ok("session.connected", {"session_id": session_id})
+    # The citizen drops off node 2, misses an event, and resumes on node 1.
+    last_seq = citizen.last_seq
+    await citizen.disconnect()
+    await clerk.ok("webrtc.offer", {"session_id": session_id, "type": "offer",
+                                    "sdp": "v=0 again"})
+    back = await parties.citizen(node1, "wx-two-nodes")
+    resumed = await back.ok("session.resume", {"last_seq": last_seq})
+    assert resumed["replayed"] == 1
+    replayed = await back.next("webrtc.offer")
+    assert (replayed["sdp"], replayed["seq"]) == ("v=0 again", last_seq + 1)
+
+    await back.ok("session.connected", {"session_id": session_id})
     assert (await clerk.until("session.state", lambda d: d["state"] == "active"))
     await clerk.ok("session.end", {"session_id": session_id, "outcome": "completed"})
-    ended = await citizen.next("session.ended")
+    ended = await back.next("session.ended")
     assert (ended["session_id"], ended["outcome"]) == (session_id, "completed")
     assert await clerk.until("presence", lambda d: d["state"] == "available")

@@ -194,3 +194,23 @@ async def test_the_lock_serializes_read_modify_write(store: QueueStore) -> None:
     await asyncio.gather(*(increment() for _ in range(30)))
     assert await store.paused() == frozenset({"count:30"})
     assert not store.lock.locked()
+
+
+async def test_numbered_events_are_kept_per_participant(store: QueueStore) -> None:
+    assert await store.events_since("citizen:a", 0) == []
+    first = await store.append_event("citizen:a", "session.started", {"role": "citizen"})
+    second = await store.append_event("citizen:a", "webrtc.offer", {"sdp": "v=0\r\nm=x"})
+    await store.append_event("clerk:b", "presence", {"state": "busy"})
+    assert (first.seq, second.seq) == (1, 2)
+    missed = await store.events_since("citizen:a", 1)
+    assert missed is not None
+    assert [(n.seq, n.event, n.data) for n in missed] == [
+        (2, "webrtc.offer", {"sdp": "v=0\r\nm=x"})]
+    assert await store.events_since("citizen:a", 2) == []
+    await store.reset_events("citizen:a")
+    assert (await store.append_event("citizen:a", "session.started", {})).seq == 1
+    for i in range(300):  # more than a log keeps: an early resume must resync
+        await store.append_event("clerk:b", "webrtc.candidate", {"i": i})
+    assert await store.events_since("clerk:b", 0) is None
+    latest = await store.events_since("clerk:b", 300)
+    assert latest is not None and [n.data for n in latest] == [{"i": 299}]
