@@ -29,6 +29,7 @@ from media.recorder import (
     Segment,
     SegmentHandler,
     SessionRecorder,
+    first_free_take,
 )
 from media.relay import RelaySession, RelaySettings
 from media.snapshot import SnapshotFailed
@@ -114,7 +115,8 @@ class LocalMediaEndpoint:
             raise RecordingStateError(state, "start")
         if session_id in self._recorders:
             raise RecordingStateError(self._recorders[session_id].state, "start")
-        take = self._takes.get(session_id, 0)
+        take = first_free_take(self._recording.directory, session_id,
+                               self._takes.get(session_id, 0))
         recorder = SessionRecorder(relay, self._recording, self._on_segment, take=take)
         await recorder.start(consent_id=consent_id)
         self._takes[session_id] = take + 1

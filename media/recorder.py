@@ -108,6 +108,21 @@ def track_name(key: Hashable) -> str:
     return "-".join(str(part) for part in key) if isinstance(key, tuple) else str(key)
 
 
+def take_prefix(session_id: str, take: int) -> str:
+    return session_id if take == 0 else f"{session_id}-t{take}"
+
+
+def first_free_take(directory: Path, session_id: str, start: int = 0) -> int:
+    """The first take from ``start`` with no segment file in the session's directory: a
+    process restarted mid-session counts takes from 0 again and must not overwrite the
+    files of a recording made before the restart."""
+    take = start
+    session_dir = directory / session_id
+    while any(session_dir.glob(f"{take_prefix(session_id, take)}-[0-9][0-9][0-9][0-9].*")):
+        take += 1
+    return take
+
+
 class SessionRecorder:
     def __init__(self, relay: RelaySession, settings: RecordingSettings,
                  on_segment: SegmentHandler | None = None, *, take: int = 0) -> None:
@@ -122,7 +137,7 @@ class SessionRecorder:
         self.segments: list[Segment] = []
         self.dropped_frames = 0
         self._on_segment = on_segment
-        self._prefix = relay.session_id if take == 0 else f"{relay.session_id}-t{take}"
+        self._prefix = take_prefix(relay.session_id, take)
         self._segmenter: Segmenter[EncodedFrame] = Segmenter(settings.segment_s,
                                                               settings.handover_s)
         self._clocks: dict[SourceKey, TrackClock] = {}

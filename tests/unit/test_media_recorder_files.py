@@ -9,6 +9,7 @@ import av
 import pytest
 
 from media.picture_size import picture_size
+from media.recorder import first_free_take, take_prefix
 from media.segment_file import SegmentFile, TrackSpec, container_format
 from media.synthetic import encode_audio, encode_video
 
@@ -78,3 +79,17 @@ def test_timestamps_that_go_backwards_are_nudged_forward(tmp_path: Path) -> None
     with av.open(str(closed.path)) as container:
         pts = [p.pts or 0 for p in container.demux(video=0) if p.size]
     assert pts == sorted(pts) and len(pts) == 3
+
+
+def test_a_restarted_process_does_not_reuse_a_take_that_has_files(tmp_path: Path) -> None:
+    assert first_free_take(tmp_path, "s1") == 0  # no directory yet
+    session_dir = tmp_path / "s1"
+    session_dir.mkdir()
+    (session_dir / "s1-0000.webm").write_bytes(b"x")
+    (session_dir / "s1-t1-0003.mkv").write_bytes(b"x")
+    (session_dir / "s1-t2-notes.txt").write_bytes(b"x")  # not a segment
+    assert first_free_take(tmp_path, "s1") == 2
+    assert first_free_take(tmp_path, "s1", start=1) == 2
+    assert first_free_take(tmp_path, "s1", start=3) == 3
+    assert first_free_take(tmp_path, "s2") == 0
+    assert take_prefix("s1", 0) == "s1" and take_prefix("s1", 2) == "s1-t2"
