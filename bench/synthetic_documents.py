@@ -25,8 +25,19 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw, ImageFont
 
+from bench import synthetic_variety as variety
+
 KINDS = ("id_card", "booklet", "a4_form", "diploma")
-BACKGROUNDS = ("dark_pad", "wood", "clutter", "paper_like", "gradient", "pattern")
+BACKGROUNDS = (
+    "dark_pad",
+    "wood",
+    "clutter",
+    "paper_like",
+    "gradient",
+    "pattern",
+    "white_desk",
+    "stone",
+)
 FRAME_SIZES = ((640, 480), (1280, 720), (1920, 1080))
 
 Float = NDArray[np.float32]
@@ -78,6 +89,9 @@ def make_empty_frame(seed: int, index: int, background: str) -> SyntheticFrame:
     if rng.random() < 0.3:
         effects.append("shadow")
         _soft_shadow(rng, frame)
+    extra = variety.extra_rng(seed, index, empty=True)
+    variety.hard_shadow(extra, frame, effects)
+    variety.vignette(extra, frame, effects)
     image = _optics(rng, frame, effects, capture)
     quality = int(rng.integers(40, 96))
     ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
@@ -97,16 +111,18 @@ def make_empty_frame(seed: int, index: int, background: str) -> SyntheticFrame:
 
 def make_frame(seed: int, index: int, kind: str, background: str) -> SyntheticFrame:
     rng = np.random.default_rng([seed, index])
+    extra = variety.extra_rng(seed, index)
     capture = "kiosk" if rng.random() < 0.45 else "phone"
     width, height = FRAME_SIZES[rng.integers(len(FRAME_SIZES))]
-    texture, alpha, size_mm, paper = _render_document(kind, rng)
-    quad = _place_quad(rng, size_mm, (width, height), capture)
     effects: list[str] = []
+    texture, alpha, size_mm, paper = _render_document(kind, rng, extra, effects)
+    quad = _place_quad(rng, size_mm, (width, height), variety.strong_tilt(extra, capture))
 
     back = _BACKGROUNDS[background](rng, width, height, paper)
     px_per_mm = math.sqrt(_polygon_area(quad) / (size_mm[0] * size_mm[1]))
     if background == "clutter":
         _draw_clutter(rng, back, quad, px_per_mm, under=True)
+    variety.objects_against(extra, back, quad, px_per_mm, effects)
 
     doc, mask = _warp_document(texture, alpha, quad, (width, height))
     if rng.random() < 0.55:
@@ -120,12 +136,15 @@ def make_frame(seed: int, index: int, kind: str, background: str) -> SyntheticFr
     if rng.random() < 0.35:
         effects.append("fingers")
         _draw_fingers(rng, frame, quad, px_per_mm)
+    variety.thumb_on_corner(extra, frame, quad, px_per_mm, effects)
     if rng.random() < 0.7:
         effects.append("lighting")
         _lighting(rng, frame)
     if rng.random() < 0.3:
         effects.append("shadow")
         _soft_shadow(rng, frame)
+    variety.hard_shadow(extra, frame, effects)
+    variety.vignette(extra, frame, effects)
     if rng.random() < 0.4:
         effects.append("glare")
         _glare(rng, frame, quad, px_per_mm)
@@ -151,14 +170,13 @@ def make_frame(seed: int, index: int, kind: str, background: str) -> SyntheticFr
 
 
 def _place_quad(
-    rng: np.random.Generator, size_mm: tuple[float, float], frame: tuple[int, int], capture: str
+    rng: np.random.Generator, size_mm: tuple[float, float], frame: tuple[int, int], tilt: float
 ) -> Float:
     """Project the document plane through a pinhole camera, then fit it into the frame."""
     w_mm, h_mm = size_mm
     plane = np.array([[0, 0], [w_mm, 0], [w_mm, h_mm], [0, h_mm]], np.float64)
     plane -= plane.mean(axis=0)
-    max_tilt = 8.0 if capture == "kiosk" else 38.0
-    tilt_x, tilt_y = np.radians(rng.uniform(-max_tilt, max_tilt, 2))
+    tilt_x, tilt_y = np.radians(rng.uniform(-tilt, tilt, 2))
     r = rng.random()
     if r < 0.45:
         spin = rng.normal(0.0, 6.0)
@@ -222,7 +240,7 @@ def _warp_document(
 
 
 def _render_document(
-    kind: str, rng: np.random.Generator
+    kind: str, rng: np.random.Generator, extra: np.random.Generator, effects: list[str]
 ) -> tuple[Float, Float, tuple[float, float], Rgb]:
     """Texture (BGR float32), alpha, size in mm and paper colour (RGB)."""
     if kind == "id_card":
@@ -236,7 +254,7 @@ def _render_document(
     ppm = 1400.0 / max(size)  # texture pixels per mm: enough for a 1080p close-up
     w, h = round(size[0] * ppm), round(size[1] * ppm)
     painter = _Painter(rng, w, h, ppm)
-    radius = 0.0
+    radius = variety.corner_radius_mm(extra, kind) * ppm
     if kind == "id_card":
         paper = painter.card()
         radius = rng.uniform(2.0, 3.5) * ppm
@@ -262,7 +280,10 @@ def _render_document(
         rim = max(1, round(rng.uniform(0.2, 0.8) * ppm))
         edge = cv2.erode(alpha, np.ones((2 * rim + 1, 2 * rim + 1), np.uint8))
         rgb *= (1.0 - rng.uniform(0.05, 0.25) * (alpha - edge))[..., None]
-    return rgb[..., ::-1].copy(), alpha, (float(size[0]), float(size[1])), paper
+    texture = _f32(rgb[..., ::-1].copy())
+    paper = variety.paper_tone(extra, kind, texture, paper, effects)
+    variety.fold(extra, kind, texture, effects)
+    return texture, alpha, (float(size[0]), float(size[1])), paper
 
 
 class _Painter:
@@ -654,6 +675,8 @@ _BACKGROUNDS: dict[str, Callable[[np.random.Generator, int, int, Rgb], Float]] =
     "paper_like": _bg_paper_like,
     "gradient": _bg_gradient,
     "pattern": _bg_pattern,
+    "white_desk": variety.bg_white_desk,
+    "stone": variety.bg_stone,
 }
 
 
