@@ -38,26 +38,36 @@ def hough_lines(maps: EdgeMaps, min_votes: int) -> NDArray[np.float64]:
     step = math.pi / ORIENTATION_BINS
     for b in range(ORIENTATION_BINS):
         centre = b * step
-        for lo, hi in _theta_ranges(centre - step / 2, centre + step / 2):
-            got = cv2.HoughLinesWithAccumulator(
+        got = [
+            cv2.HoughLinesWithAccumulator(
                 maps.near_bin[b], 1, math.pi / 180, min_votes, min_theta=lo, max_theta=hi
             )
-            if got is not None:
-                lines = got.reshape(-1, 3).astype(np.float64)
-                found.append(np.c_[lines, np.full(len(lines), b)])
+            for lo, hi in _theta_ranges(centre - step / 2, centre + step / 2)
+        ]
+        parts = [g.reshape(-1, 3).astype(np.float64) for g in got if g is not None]
+        if parts:
+            band = np.concatenate(parts)
+            band = band[np.argsort(-band[:, 2], kind="stable")[: 4 * PER_BIN]]
+            found.append(_strongest_distinct(band, PER_BIN))
     if not found:
         return np.empty((0, 2))
-    lines = np.concatenate(found)
-    lines = lines[np.argsort(-lines[:, 2], kind="stable")[: 12 * MAX_LINES]]
+    # Each band chose its own lines first: long runs of one texture direction (newsprint,
+    # stripes) yield hundreds of strong lines in their band, which must not push a document's
+    # sides in other bands out of a global cut.
+    return _strongest_distinct(np.concatenate(found), MAX_LINES)[:, :2]
+
+
+def _strongest_distinct(lines: NDArray[np.float64], count: int) -> NDArray[np.float64]:
+    """Up to ``count`` of the (rho, theta, votes) lines, strongest first, none a near-duplicate
+    of a stronger one kept."""
+    lines = lines[np.argsort(-lines[:, 2], kind="stable")]
     keep: list[NDArray[np.float64]] = []
-    per_bin = np.zeros(ORIENTATION_BINS, int)
-    for rho, theta, _, b in lines:
-        if per_bin[int(b)] < PER_BIN and all(_distinct(rho, theta, k) for k in keep):
-            keep.append(np.array([rho, theta]))
-            per_bin[int(b)] += 1
-            if len(keep) == MAX_LINES:
+    for line in lines:
+        if all(_distinct(line[0], line[1], k) for k in keep):
+            keep.append(line)
+            if len(keep) == count:
                 break
-    return np.array(keep).reshape(-1, 2)
+    return np.array(keep).reshape(-1, 3)
 
 
 def _theta_ranges(lo: float, hi: float) -> list[tuple[float, float]]:
@@ -70,7 +80,7 @@ def _theta_ranges(lo: float, hi: float) -> list[tuple[float, float]]:
 
 
 def _distinct(rho: float, theta: float, other: NDArray[np.float64]) -> bool:
-    r2, t2 = other
+    r2, t2 = other[0], other[1]
     dt = abs(theta - t2)
     if dt > math.pi / 2:  # the same line seen across theta = 0 / pi has rho negated
         dt = math.pi - dt

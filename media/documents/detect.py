@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 from .candidates import hough_lines, plausible, quads_from_lines, region_quads
 from .edges import edge_maps, side_contrast, side_support
 from .geometry import canonical_quads, order_corners
+from .interior import interior_features, print_density
 from .nesting import outermost
 from .refine import refine_quad, search_radius
 from .rim import widen_to_rim
@@ -80,7 +81,8 @@ def candidates(image: NDArray[np.uint8]) -> Candidates | None:
     quads, support = canonical_quads(quads[valid]), support[valid]
     keep = _distinct_best(quads, edge_score(edge_features(quads, support, shape)), _PRESELECT)
     quads, support = quads[keep], support[keep]
-    feats = features(quads, support, side_contrast(maps, quads), shape)
+    inner = interior_features(maps, print_density(maps), quads)
+    feats = features(quads, support, side_contrast(maps, quads), inner, shape)
     scores = score(feats)
     order = _distinct_best(quads, scores, len(quads))
     first = outermost(quads[order], feats[order], scores[order], maps)

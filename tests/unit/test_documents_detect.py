@@ -11,7 +11,10 @@ from numpy.typing import NDArray
 
 from bench.synthetic_documents import make_empty_frames, make_frames
 from media.documents import detect_quad
+from media.documents.candidates import hough_lines
+from media.documents.edges import edge_maps
 from media.documents.geometry import document_frame_iou, order_corners, polygon_area
+from media.documents.interior import INTERIOR_FEATURES, interior_features, print_density
 from media.documents.rim import widen_to_rim
 
 
@@ -173,3 +176,87 @@ def test_empty_desks_have_no_quad_in_the_ground_truth() -> None:
     frames = list(make_empty_frames(3, seed=1))
     assert [f.quad for f in frames] == [None, None, None]
     assert {f.kind for f in frames} == {"none"}
+
+
+def _sheet_on(
+    desk: NDArray[np.uint8], quad: NDArray[np.float64], paper: tuple[int, int, int]
+) -> NDArray[np.uint8]:
+    """A sheet of the given colour, with a few lines of print, laid on ``desk`` at ``quad``."""
+    image = desk.copy()
+    cv2.fillConvexPoly(image, np.round(quad * 16).astype(np.int32), paper, cv2.LINE_AA, 4)
+    centre = quad.mean(axis=0)
+    for k in range(6):
+        a = centre + (quad[0] - centre) * 0.6 + (quad[1] - quad[0]) * 0.1
+        a = a + (quad[3] - quad[0]) * (0.1 + 0.1 * k)
+        b = a + (quad[1] - quad[0]) * 0.5
+        cv2.line(image, _point(a), _point(b), (40, 40, 40), 2, cv2.LINE_AA)
+    return np.asarray(cv2.GaussianBlur(image, (0, 0), 0.8), np.uint8)
+
+
+def _point(p: NDArray[np.float64]) -> tuple[int, int]:
+    return round(float(p[0])), round(float(p[1]))
+
+
+def test_document_on_newsprint_keeps_its_sides() -> None:
+    """Dense print on the desk makes hundreds of strong lines in its own direction; the
+    document's sides in the other directions must still be among the lines kept."""
+    desk = np.full((240, 426, 3), 205, np.uint8)
+    rng = np.random.default_rng(8)
+    for y in range(2, 240, 5):
+        for x in range(-int(rng.integers(0, 24)), 426, 24):
+            if rng.random() < 0.9:
+                cv2.line(desk, (x, y), (x + int(rng.integers(16, 22)), y), (60, 60, 60), 2)
+    quad = _rectangle(100, 140, 11.0, (280, 120))
+    image = desk.copy()
+    cv2.fillConvexPoly(image, np.round(quad * 16).astype(np.int32), (238, 236, 232), cv2.LINE_AA, 4)
+    image = np.asarray(cv2.GaussianBlur(image, (0, 0), 0.8), np.uint8)
+    lines = hough_lines(edge_maps(image, 8.0, 16.0), 18)
+    for k in (1, 3):  # the sides across the print's direction
+        a, b = quad[k], quad[(k + 1) % 4]
+        off = [
+            max(abs(math.cos(t) * p[0] + math.sin(t) * p[1] - r) for p in (a, b)) for r, t in lines
+        ]
+        assert min(off) < 2.0, k
+
+
+def _phone(image: NDArray[np.uint8], centre: tuple[float, float], degrees: float) -> None:
+    """A black phone lying on the desk: a clean outline around one flat dark colour."""
+    box = cv2.boxPoints((centre, (150.0, 300.0), degrees))
+    cv2.fillConvexPoly(image, np.round(box).astype(np.int32), (18, 18, 20), cv2.LINE_AA)
+
+
+def test_a_phone_on_an_empty_desk_is_not_a_document() -> None:
+    desk = np.full((720, 1280, 3), (70, 120, 160), np.uint8)
+    _phone(desk, (640.0, 360.0), 20.0)
+    image = np.asarray(cv2.GaussianBlur(desk, (0, 0), 0.8), np.uint8)
+    assert detect_quad(image) is None
+
+
+def test_the_document_beside_a_phone_is_found() -> None:
+    desk = np.full((720, 1280, 3), (70, 120, 160), np.uint8)
+    _phone(desk, (1050.0, 360.0), 10.0)
+    quad = _rectangle(340, 460, 3.0, (480, 360))
+    image = _sheet_on(desk, quad, (236, 238, 240))
+    found = detect_quad(image)
+    assert found is not None
+    assert document_frame_iou(found, quad) > 0.95
+
+
+def test_interior_cues_tell_print_from_a_flat_dark_outline() -> None:
+    image = np.full((300, 400, 3), (70, 120, 160), np.uint8)
+    cv2.rectangle(image, (20, 20), (180, 280), (18, 18, 20), -1)  # a phone
+    cv2.rectangle(image, (220, 20), (380, 280), (236, 238, 240), -1)  # a printed sheet
+    for y in range(40, 270, 14):
+        cv2.line(image, (235, y), (365, y), (40, 40, 40), 2)
+    maps = edge_maps(image, 8.0, 16.0)
+    quads = np.array(
+        [
+            [[20, 20], [180, 20], [180, 280], [20, 280]],
+            [[220, 20], [380, 20], [380, 280], [220, 280]],
+        ],
+        np.float64,
+    )
+    values = interior_features(maps, print_density(maps), quads).T
+    cues = dict(zip(INTERIOR_FEATURES, values, strict=True))
+    assert cues["print"][0] < 0.1 and cues["print"][1] == pytest.approx(1.0)
+    assert cues["blank_dark"][0] > 0.6 and cues["blank_dark"][1] < 0.05
