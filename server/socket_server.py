@@ -1,4 +1,5 @@
-"""The socket.io server, with a send queue per connection that fits an idle connection.
+"""The socket.io server: a send queue per connection that fits an idle connection, and
+emits that do not yield to the event loop.
 
 python-engineio gives every connection an ``asyncio.Queue`` for the packets waiting to
 be written. An empty ``asyncio.Queue`` holds four ``collections.deque`` (items, getters,
@@ -14,8 +15,17 @@ not wrap it in one more task per connection.
 engine.io builds the queue with ``AsyncServer.create_queue`` (its documented way to
 make a queue for the server's async mode) and python-socketio builds its engine.io
 server with ``AsyncServer._engineio_server_class``; both are overridden here, and
-tests/unit/test_socket_server.py checks that a live connection really gets a
+tests/integration/test_socket_server.py checks that a live connection really gets a
 :class:`SendQueue`, so an upgrade of either library that changes this fails a test.
+
+python-socketio's ``AsyncManager.emit`` makes one task per recipient and awaits them all,
+even for a single recipient: every emit yields to the event loop. The queue emits under
+its lock, several times per change, so each yield let unrelated work (other handlers'
+steps, journal writes, timers) run while the lock was held, and the next join waited on
+the lock for all of it (bench/pairing.py: join -> offer p99 ~100 ms at 100 joins/s, of
+which ~1 ms was the join's own work). :class:`DirectEmitManager` encodes the packet once
+and puts it on each recipient's send queue in turn, which never waits (the queues are
+unbounded), so an emit is one synchronous step and a critical section stays one step.
 """
 
 from __future__ import annotations
@@ -26,6 +36,9 @@ from typing import Any
 
 import engineio
 import socketio
+from engineio import packet as eio_packet
+from engineio.exceptions import EngineIOError
+from socketio import packet
 
 
 class SendQueue:
@@ -110,8 +123,46 @@ class _EngineIoServer(engineio.AsyncServer):  # type: ignore[misc]
         return SendQueue()
 
 
+class DirectEmitManager(socketio.AsyncManager):  # type: ignore[misc]
+    """``AsyncManager`` whose ``emit`` (without an ack callback) sends to each recipient
+    in turn instead of through a task per recipient. A recipient whose socket is closing
+    is skipped, as python-socketio's tasks would have failed alone."""
+
+    async def emit(self, event: str, data: Any, namespace: str, room: Any = None,
+                   skip_sid: Any = None, callback: Any = None, to: Any = None,
+                   ignore_queue: bool = False, **kwargs: Any) -> None:
+        # ``ignore_queue`` is for pub/sub managers (deliver on this node only); a local
+        # manager delivers on this node anyway.
+        if callback is not None or kwargs:  # one ack id per recipient: the library's way
+            await super().emit(event, data, namespace, room=room, skip_sid=skip_sid,
+                               callback=callback, to=to, **kwargs)
+            return
+        room = to or room
+        if namespace not in self.rooms:
+            return
+        args = list(data) if isinstance(data, tuple) else [] if data is None else [data]
+        skip = skip_sid if isinstance(skip_sid, list) else [skip_sid]
+        encoded = self.server.packet_class(packet.EVENT, namespace=namespace,
+                                           data=[event, *args]).encode()
+        packets = [eio_packet.Packet(eio_packet.MESSAGE, p)
+                   for p in (encoded if isinstance(encoded, list) else [encoded])]
+        for sid, eio_sid in self.get_participants(namespace, room):  # a copy: may change
+            if sid in skip:
+                continue
+            for pkt in packets:
+                try:
+                    await self.server.eio.send_packet(eio_sid, pkt)
+                except EngineIOError:
+                    break
+
+
 class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
-    """``socketio.AsyncServer`` whose connections use :class:`SendQueue`."""
+    """``socketio.AsyncServer`` whose connections use :class:`SendQueue` and whose emits
+    go through :class:`DirectEmitManager` (unless another manager is given)."""
+
+    def __init__(self, client_manager: socketio.AsyncManager | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(client_manager=client_manager or DirectEmitManager(), **kwargs)
 
     def _engineio_server_class(self) -> type[engineio.AsyncServer]:
         return _EngineIoServer

@@ -1,6 +1,6 @@
 """What an idle socket.io connection keeps alive on the server: engine.io's send queue is
 a SendQueue, and no frame of our HTTP middlewares waits for the websocket's lifetime.
-Real python-socketio clients on a real port."""
+An emit is one synchronous step. Real python-socketio clients on a real port."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestServer
 from server import app_keys
 from server.citizen_tokens import mint
 from server.http_support import token_policy
-from server.socket_server import SendQueue
+from server.socket_server import DirectEmitManager, SendQueue
 
 ServerFactory = Any
 
@@ -27,12 +27,17 @@ async def server(app: web.Application, aiohttp_server: ServerFactory) -> TestSer
     return srv
 
 
-@pytest.fixture
-async def citizen(server: TestServer) -> AsyncIterator[socketio.AsyncClient]:
+async def _citizen(server: TestServer) -> socketio.AsyncClient:
     client = socketio.AsyncClient(reconnection=False)
     token = mint(token_policy(server.app), "c-footprint", ttl_s=600)
     await client.connect(str(server.make_url("/")), namespaces=["/citizen"],
                          auth={"token": token}, transports=["websocket"], wait_timeout=5)
+    return client
+
+
+@pytest.fixture
+async def citizen(server: TestServer) -> AsyncIterator[socketio.AsyncClient]:
+    client = await _citizen(server)
     yield client
     if client.connected:
         await client.disconnect()
@@ -75,3 +80,33 @@ async def test_no_middleware_frame_waits_on_an_open_websocket(
     for stack in websocket:
         assert not any(name.startswith(("_answer_errors", "origin_middleware",
                                         "errors_middleware")) for name in stack), stack
+
+
+async def test_an_emit_reaches_every_socket_of_a_room_without_yielding(
+        server: TestServer, citizen: socketio.AsyncClient) -> None:
+    """The queue emits under its lock: an emit that yielded would let other work run
+    while the lock is held."""
+    second = await _citizen(server)  # the same citizen in a second tab
+    try:
+        got: list[asyncio.Queue[Any]] = [asyncio.Queue(), asyncio.Queue()]
+        for client, inbox in zip((citizen, second), got, strict=True):
+            client.on("probe", inbox.put_nowait, namespace="/citizen")
+        sio = server.app[app_keys.SIO]
+        assert type(sio.manager) is DirectEmitManager
+        others_ran: list[bool] = []
+        asyncio.get_running_loop().call_soon(others_ran.append, True)
+        await sio.emit("probe", {"n": 1}, room="citizen:c-footprint", namespace="/citizen")
+        assert others_ran == []
+        for inbox in got:
+            assert await asyncio.wait_for(inbox.get(), 5) == {"n": 1}
+    finally:
+        await second.disconnect()
+
+
+async def test_an_emit_with_an_ack_still_gets_the_answer(
+        server: TestServer, citizen: socketio.AsyncClient) -> None:
+    citizen.on("ping", lambda data: {"pong": data["n"]}, namespace="/citizen")
+    sio = server.app[app_keys.SIO]
+    ((sid, _eio_sid),) = list(sio.manager.get_participants("/citizen", None))
+    answer = await sio.call("ping", {"n": 7}, to=sid, namespace="/citizen", timeout=5)
+    assert answer == {"pong": 7}
