@@ -81,6 +81,11 @@ class LocalMediaEndpoint:
     def session(self, session_id: str) -> RelaySession | None:
         return self._sessions.get(session_id)
 
+    @property
+    def session_count(self) -> int:
+        """Sessions whose media this process holds (each node's heartbeat reports it)."""
+        return len(self._sessions)
+
     async def answer(self, session_id: str, role: str, offer_sdp: str, *,
                      restart: bool = False) -> str:
         """Answer ``role``'s offer: a first join, a reconnect, or (``restart``) an ICE

@@ -36,6 +36,7 @@ from server.gc_tuning import gc_ctx
 from server.http_support import errors_middleware, origin_middleware
 from server.ice import server_ice_servers
 from server.metrics import Metrics
+from server.node_watch import nodes_ctx
 from server.queue_journal import DbJournal
 from server.recording_control import RecordingControl
 from server.settings import REPO_ROOT, Settings
@@ -44,10 +45,12 @@ from server.socket_server import SocketServer
 from server.storage.blobs import BlobStore, sweep_orphans
 from server.storage.database import Database
 from server.web_pages import add_pages
+from signaling.media_signaling import MediaNode
 from signaling.memory_store import MemoryStore
 from signaling.namespaces import CitizenNamespace, ClerkNamespace, SupervisorNamespace
 from signaling.notifier import SocketNotifier
 from signaling.queue_service import QueueService, QueueTimings
+from signaling.redis_nodes import RedisNodes
 from signaling.redis_store import RedisStore
 from signaling.redis_store import connect as connect_redis
 from signaling.store import QueueStore
@@ -101,11 +104,15 @@ def create_app(settings: Settings, *, config: KioskConfig | None = None,
              if settings.media_mode == "server" else None)
     notifier = SocketNotifier(sio)
     cases = CaseEvents(app[app_keys.DB], config, notifier, settings)
+    node = MediaNode(settings.node_id, settings.base_url)
+    nodes = (RedisNodes(store.redis, settings.redis_prefix, node, ttl_s=settings.node_ttl_s)
+             if isinstance(store, RedisStore) else None)
     queue = QueueService(
         store, config, notifier, journal,
         QueueTimings(offer_timeout=settings.offer_timeout_s, wrap_up=settings.wrap_up_s,
                      grace=settings.grace_s, miss_limit=settings.miss_limit),
-        media=media, cases=cases,
+        media=media, cases=cases, node=node,
+        forward=nodes.forward if nodes is not None else None,
     )
     if media is not None:
         app[app_keys.MEDIA] = media
@@ -123,6 +130,9 @@ def create_app(settings: Settings, *, config: KioskConfig | None = None,
     app[app_keys.RECORDING] = RecordingControl(app[app_keys.DB], queue, media,
                                                settings.recordings_dir)
     app.cleanup_ctx.append(_queue_ctx)
+    if nodes is not None:
+        app[app_keys.NODES] = nodes
+        app.cleanup_ctx.append(nodes_ctx)
     for table in (routes_cases.routes, routes_case_documents.routes, case_export.routes):
         app.router.add_routes(table)
 

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from server.storage.blobs import BlobStore
     from server.storage.database import Database
     from signaling.queue_service import QueueService
+    from signaling.redis_nodes import RedisNodes
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 DB: web.AppKey[Database] = web.AppKey("db")
@@ -31,6 +32,7 @@ SMS: web.AppKey[SmsSender] = web.AppKey("sms")
 SIO: web.AppKey[socketio.AsyncServer] = web.AppKey("sio")
 QUEUE: web.AppKey[QueueService] = web.AppKey("queue")
 MEDIA: web.AppKey[LocalMediaEndpoint] = web.AppKey("media")
+NODES: web.AppKey[RedisNodes] = web.AppKey("nodes")
 JOURNAL: web.AppKey[DbJournal] = web.AppKey("journal")
 CAPTURE_POOL: web.AppKey[CapturePool] = web.AppKey("capture_pool")
 CASE_EVENTS: web.AppKey[CaseEvents] = web.AppKey("case_events")

@@ -88,6 +88,10 @@ async def snapshot(request: web.Request) -> web.Response:
     if session is None or session.state not in (SessionState.CONNECTING, SessionState.ACTIVE):
         raise Conflict("视频通话未在进行", "the case's session has no live call",
                        code="session_not_live")
+    queue_node = request.app[app_keys.QUEUE].node.id
+    if session.media_node is not None and session.media_node != queue_node:
+        raise Conflict("该通话的视频在另一台服务器上", "the call's media is held by another node",
+                       code="media_elsewhere", detail={"media_node": session.media_node})
     frame = await media.snapshot(ctx.case.session_id, body.source, body.track)
     capture = await request.app[app_keys.CAPTURE_POOL].frame(
         frame, spec.kind, aspect_ratio=spec.aspect_ratio)

@@ -39,6 +39,14 @@ class Settings(BaseSettings):
     """Every key (and the socket.io channel) of one deployment; nodes sharing a queue share
     it, so one Redis can serve a staging and a production deployment apart."""
     public_url: str | None = None
+    node_id: str = Field(default_factory=lambda: f"node-{secrets.token_hex(4)}",
+                         pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    """This process among several (Redis): sessions are pinned to the node holding their
+    media by this id. Set it for stable logs; the default is random per start, which is
+    also right, since a restarted node holds none of the media it held before."""
+    node_heartbeat_s: float = Field(1.0, gt=0)
+    node_ttl_s: float = Field(5.0, gt=0)
+    """A node whose heartbeat is older than this is dead: its sessions end (node_lost)."""
     allowed_origins: list[str] = Field(default_factory=list)
     secure_cookies: bool = False
     auto_migrate: bool = True

@@ -15,9 +15,38 @@ then), events are relayed to the other participant.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from server.errors import BadRequest
+from server.errors import BadRequest, XiaowuError
+
+NEGOTIATED_EVENTS = frozenset({"webrtc.offer", "webrtc.restart"})
+"""The events that reach the media endpoint; the others are answered wherever they land."""
+
+
+@dataclass(frozen=True, slots=True)
+class MediaNode:
+    """A node that can hold sessions' media: its id and the base URL clients reach it at."""
+
+    id: str
+    url: str
+
+    def view(self) -> dict[str, str]:
+        return {"id": self.id, "url": self.url}
+
+
+Forward = Callable[[str, dict[str, Any]], Awaitable[bool]]
+"""Send a message to the node with this id; False when no node of that id listens."""
+
+
+class MediaNodeUnreachable(XiaowuError):
+    code = "media_node_unreachable"
+    status = 503
+
+    def __init__(self, node_id: str) -> None:
+        super().__init__("媒体节点不可达，请稍候", "the session's media node is unreachable",
+                         detail={"node": node_id})
 
 
 class AnsweringEndpoint(Protocol):

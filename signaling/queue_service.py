@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
@@ -21,13 +21,28 @@ from typing import Any
 import structlog
 
 from server.catalogue import KioskConfig
-from server.errors import BadRequest, Conflict, Forbidden, InvalidTransition, NotFound
+from server.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    InvalidTransition,
+    NotFound,
+    XiaowuError,
+)
 from server.principals import Principal
 from signaling.case_hooks import CaseHooks
 from signaling.dispatcher import match, next_escalation_at
 from signaling.estimate import HandleTimeAverager
 from signaling.journal import Journal
-from signaling.media_signaling import AnsweringEndpoint, negotiate, role_of
+from signaling.media_signaling import (
+    NEGOTIATED_EVENTS,
+    AnsweringEndpoint,
+    Forward,
+    MediaNode,
+    MediaNodeUnreachable,
+    negotiate,
+    role_of,
+)
 from signaling.notifier import Notifier
 from signaling.presence import MissReason, PresenceState
 from signaling.protocol import QueueJoin
@@ -56,6 +71,11 @@ def clerk_key(clerk_id: str) -> str:
     return f"clerk:{clerk_id}"
 
 
+async def _forget(sent: Awaitable[bool]) -> None:
+    """Ending media on a node that is gone needs nothing more."""
+    await sent
+
+
 def new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(8)}"
 
@@ -65,7 +85,8 @@ class QueueService:
                  journal: Journal, timings: QueueTimings | None = None,
                  clock: Callable[[], float] = time.time,
                  media: AnsweringEndpoint | None = None,
-                 cases: CaseHooks | None = None) -> None:
+                 cases: CaseHooks | None = None,
+                 node: MediaNode | None = None, forward: Forward | None = None) -> None:
         self.store = store
         self.config = config
         self.notifier = notifier
@@ -74,6 +95,9 @@ class QueueService:
         self.clock = clock
         self.media = media
         self.cases = cases
+        self.node = node or MediaNode("local", "")
+        self.forward = forward
+        """Set with several nodes: sends a session's media events to the node holding it."""
         self.averager = HandleTimeAverager({m.code: m.expected_minutes for m in config.matters})
         self.views = QueueViews(config, self.averager)
         self._lock = store.lock
@@ -298,7 +322,8 @@ class QueueService:
     async def _offer(self, record: TicketRecord, clerk: ClerkRecord, now: float) -> bool:
         ticket = record.ticket
         session = Session(new_id("s"), ticket_id=ticket.id, clerk_id=clerk.id,
-                          ticket_created_at=ticket.created_at, offered_at=now)
+                          ticket_created_at=ticket.created_at, offered_at=now,
+                          media_node=self.node.id)  # this node holds the offer's timer
         presence = clerk.presence(self.timings.miss_limit)
         event = presence.transition(P.OFFERED, reason="offer", now=now)
         offered = replace(clerk.with_presence(presence), offer_id=session.session_id)
@@ -338,6 +363,7 @@ class QueueService:
             self.timers.cancel(f"offer:{offer_id}")
             now = self.clock()
             record = await self._ticket_of_session(session)
+            session.media_node = self.node.id  # the accepting clerk's node holds the media
             for state, reason in ((S.ACCEPTED, "accepted"), (S.CONNECTING, "signaling")):
                 event = session.transition(state, reason=reason, now=now)
                 self.journal.session(session, event, record.ticket.matter)
@@ -348,6 +374,8 @@ class QueueService:
             await self.store.reset_events(clerk_key(clerk_id))
             await self.store.reset_events(record.owner)
             started = self.views.session_started(session, record, clerk)
+            if self.media is not None:
+                started["media_node"] = self.node.view()
             await self._send_numbered(clerk_key(clerk_id), "session.started",
                                       {**started, "role": "clerk"})
             await self._send_numbered(record.owner, "session.started",
@@ -440,7 +468,7 @@ class QueueService:
         event = session.transition(S.ENDED, reason=reason, now=now, outcome=outcome)
         self.journal.session(session, event, record.ticket.matter)
         await self.store.remove_session(session.session_id)
-        self._end_media(session.session_id)
+        self._end_media(session)
         await self.store.remove_ticket(record.ticket.id)
         self.journal.ticket_closed(record.ticket.id, f"session_{outcome}", now)
         if outcome is Outcome.COMPLETED and session.handle_seconds is not None:
@@ -470,21 +498,57 @@ class QueueService:
             return
         session = await self.store.get_session(clerk.session_id)
         if session is not None and session.state is not S.ENDED:
-            record = await self._ticket_of_session(session)
-            event = session.transition(S.ENDED, reason="clerk_lost", now=self.clock(),
-                                       outcome=Outcome.FAILED)
-            self.journal.session(session, event, record.ticket.matter)
-            await self.store.remove_session(session.session_id)
-            self._end_media(session.session_id)
-            requeued = replace(record, session_id=None, ticket=replace(
-                record.ticket, offered_to=None, requeued_at_head=True))
-            await self.store.put_ticket(requeued)
-            await self._send_numbered(record.owner, "session.ended", {
-                "session_id": session.session_id, "outcome": str(Outcome.FAILED),
-                "reason": "clerk_lost", "requeued": True})
-            self._sent.pop(record.ticket.id, None)
+            await self._requeue(session, "clerk_lost", [])
         await self._move(await self._clerk(clerk_id), P.OFFLINE, "clerk_lost", session_id=None)
         await self._dispatch()
+
+    async def _requeue(self, session: Session, reason: str, also_tell: list[str]) -> None:
+        """End a session as failed through no fault of the citizen: the ticket goes back
+        to the head of the queue (its case stays open for the next clerk)."""
+        record = await self._ticket_of_session(session)
+        now = self.clock()
+        event = session.transition(S.ENDED, reason=reason, now=now, outcome=Outcome.FAILED)
+        self.journal.session(session, event, record.ticket.matter)
+        await self.store.remove_session(session.session_id)
+        self._end_media(session)
+        requeued = replace(record, session_id=None, ticket=replace(
+            record.ticket, offered_to=None, requeued_at_head=True))
+        await self.store.put_ticket(requeued)
+        if self.cases is not None:
+            self.timers.background(f"case-end:{session.session_id}", partial(
+                self.cases.session_ended, session_id=session.session_id, at=now))
+        ended = {"session_id": session.session_id, "outcome": str(Outcome.FAILED),
+                 "reason": reason, "requeued": True}
+        for party in (record.owner, *also_tell):
+            await self._send_numbered(party, "session.ended", ended)
+        self._sent.pop(record.ticket.id, None)
+
+    async def node_lost(self, node_id: str) -> int:
+        """A node died (its heartbeat expired) or restarted: the sessions whose media or
+        offer timer it held end as failed with ``node_lost``; each ticket goes back to the
+        head of the queue and both participants are told. Returns how many ended."""
+        ended = 0
+        async with self._lock:
+            for clerk in await self.store.clerks():
+                session_id = clerk.session_id or clerk.offer_id
+                session = await self.store.get_session(session_id) if session_id else None
+                if session is None or session.media_node != node_id:
+                    continue
+                ended += 1
+                if session.state is S.OFFERED:
+                    await self._withdraw_offer(session.session_id, "node_lost")
+                    continue
+                if session.state is S.ENDED:
+                    continue
+                await self._requeue(session, "node_lost", [clerk_key(clerk.id)])
+                self.timers.cancel(f"grace:{clerk_key(clerk.id)}")
+                if clerk.state is P.BUSY:
+                    await self._move(await self._clerk(clerk.id), P.AVAILABLE, "node_lost",
+                                     session_id=None)
+            if ended:
+                log.warning("node.lost", node=node_id, sessions=ended)
+                await self._dispatch()
+        return ended
 
     # ---- signaling relay and resume -------------------------------------------------
 
@@ -505,12 +569,37 @@ class QueueService:
 
     async def relay(self, participant: str, session_id: str, event: str,
                     data: dict[str, Any]) -> dict[str, Any]:
-        """Route a ``webrtc.*`` event: to the server's media, or (p2p) the other side."""
+        """Route a ``webrtc.*`` event: to the server's media (this node's, or forwarded to
+        the node the session is pinned to), or (p2p) the other side."""
         async with self._lock:
-            _, other = await self._participant_session(participant, session_id)
+            session, other = await self._participant_session(participant, session_id)
             if self.media is None:
                 await self._send_numbered(other, event, {**data, "from": role_of(participant)})
                 return {}
+        pinned = session.media_node
+        if (event in NEGOTIATED_EVENTS and self.forward is not None and pinned is not None
+                and pinned != self.node.id):
+            message = {"kind": "negotiate", "session_id": session_id,
+                       "participant": participant, "event": event, "data": data}
+            if not await self.forward(pinned, message):
+                raise MediaNodeUnreachable(pinned)
+            return {"forwarded": pinned}  # the answer comes as a webrtc.answer event
+        return await self.answer_here(participant, session_id, event, data)
+
+    async def answer_forwarded(self, participant: str, session_id: str, event: str,
+                               data: dict[str, Any]) -> None:
+        """Another node forwarded a participant's offer for a session pinned here: answer
+        it, or tell the participant why not (``media.failed``: no ack can carry it)."""
+        try:
+            await self.answer_here(participant, session_id, event, data)
+        except XiaowuError as error:
+            async with self._lock:
+                await self._send_numbered(participant, "media.failed", {
+                    "session_id": session_id, "code": error.code, "message": error.message})
+
+    async def answer_here(self, participant: str, session_id: str, event: str,
+                          data: dict[str, Any]) -> dict[str, Any]:
+        assert self.media is not None
         # Negotiation gathers ICE candidates: never under the queue's lock.
         answer = await negotiate(self.media, session_id, participant, event, data)
         if answer is None:
@@ -545,9 +634,14 @@ class QueueService:
                 await self._send_numbered(party, "media.failed", {
                     "session_id": session_id, "code": code, "message": message})
 
-    def _end_media(self, session_id: str) -> None:
-        media = self.media
-        if media is not None:
+    def _end_media(self, session: Session) -> None:
+        media, forward, session_id = self.media, self.forward, session.session_id
+        pinned = session.media_node
+        if forward is not None and pinned is not None and pinned != self.node.id:
+            message = {"kind": "end", "session_id": session_id}
+            self.timers.background(f"media-end:{session_id}",
+                                   lambda: _forget(forward(pinned, message)))
+        elif media is not None:
             self.timers.background(f"media-end:{session_id}", lambda: media.end(session_id))
 
     async def _send_numbered(self, participant: str, event: str, data: dict[str, Any]) -> None:

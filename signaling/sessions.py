@@ -73,8 +73,8 @@ class SessionEvent:
 class Session:
     """One session's state and the time it entered each state."""
 
-    __slots__ = ("clerk_id", "end_reason", "entered", "outcome", "session_id", "state",
-                 "ticket_created_at", "ticket_id")
+    __slots__ = ("clerk_id", "end_reason", "entered", "media_node", "outcome", "session_id",
+                 "state", "ticket_created_at", "ticket_id")
 
     def __init__(
         self,
@@ -88,6 +88,7 @@ class Session:
         entered: Mapping[SessionState, float] | None = None,
         outcome: Outcome | None = None,
         end_reason: str | None = None,
+        media_node: str | None = None,
     ) -> None:
         self.session_id = session_id
         self.ticket_id = ticket_id
@@ -98,6 +99,9 @@ class Session:
         self.entered.update(entered or {})
         self.outcome = outcome
         self.end_reason = end_reason
+        self.media_node = media_node
+        """The node id holding the session's timers while offered and its media once
+        accepted (several nodes); a node found dead ends the sessions pinned to it."""
 
     def __repr__(self) -> str:
         return (f"Session({self.session_id!r}, ticket={self.ticket_id!r}, "

@@ -96,7 +96,7 @@ def encode_session(session: Session) -> str:
         "state": str(session.state),
         "entered": {str(state): at for state, at in session.entered.items()},
         "outcome": None if session.outcome is None else str(session.outcome),
-        "end_reason": session.end_reason,
+        "end_reason": session.end_reason, "media_node": session.media_node,
     })
 
 
@@ -109,5 +109,5 @@ def decode_session(raw: str | bytes) -> Session:
         offered_at=entered[SessionState.OFFERED], state=SessionState(data["state"]),
         entered=entered,
         outcome=None if data["outcome"] is None else Outcome(data["outcome"]),
-        end_reason=data["end_reason"],
+        end_reason=data["end_reason"], media_node=data.get("media_node"),
     )

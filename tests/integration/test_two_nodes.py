@@ -54,18 +54,24 @@ class Node:
     the shared database and settings, for the test's own set-up (accounts, booths)."""
 
     def __init__(self, name: str, app: web.Application, env: dict[str, str],
-                 data_dir: Path) -> None:
+                 data_dir: Path, log_path: Path) -> None:
         self.name = name
         self.app = app
         self.port = _free_port()
-        self.log_path = data_dir / "server.log"
-        data_dir.mkdir(parents=True)
+        self.log_path = log_path
+        data_dir.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("wb")
+        node_env = {**env, "XIAOWU_NODE_ID": name,
+                    "XIAOWU_PUBLIC_URL": f"http://127.0.0.1:{self.port}"}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "server", "serve", "--host", "127.0.0.1",
              "--port", str(self.port), "--data-dir", str(data_dir)],
-            cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=self._log,
+            cwd=REPO_ROOT, env=node_env, stdin=subprocess.DEVNULL, stdout=self._log,
             stderr=subprocess.STDOUT, start_new_session=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
     def make_url(self, path: str) -> URL:
         return URL(f"http://127.0.0.1:{self.port}").join(URL(path))
@@ -87,6 +93,11 @@ class Node:
                     raise AssertionError(f"{self.name} not ready:\n{self.log_tail()}")
                 await asyncio.sleep(0.2)
 
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, no goodbye to Redis; the others find out by the TTL."""
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
     async def stop(self) -> None:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
@@ -100,9 +111,11 @@ class Node:
         self._log.close()
 
 
-@pytest.fixture
-async def nodes(tmp_path: Path, redis_url: str,
-                redis_prefix: str) -> AsyncIterator[tuple[Node, Node]]:
+@contextlib.asynccontextmanager
+async def two_nodes(tmp_path: Path, redis_url: str, redis_prefix: str, *, media_mode: str,
+                    shared_data: bool = False) -> AsyncIterator[tuple[Node, Node]]:
+    """Two server processes on one Redis and one fresh PostgreSQL schema; with
+    ``shared_data`` both use one data directory (the blobs every node must see)."""
     admin, schema = await _postgres_schema()
     db = Database(POSTGRES_URL, schema=schema)
     await db.upgrade()
@@ -115,11 +128,14 @@ async def nodes(tmp_path: Path, redis_url: str,
     env.update({
         "XIAOWU_DATABASE_URL": POSTGRES_URL, "XIAOWU_DATABASE_SCHEMA": schema,
         "XIAOWU_REDIS_URL": redis_url, "XIAOWU_REDIS_PREFIX": redis_prefix,
-        "XIAOWU_CITIZEN_TOKEN_SECRET": TEST_TOKEN_SECRET, "XIAOWU_MEDIA_MODE": "p2p",
+        "XIAOWU_CITIZEN_TOKEN_SECRET": TEST_TOKEN_SECRET, "XIAOWU_MEDIA_MODE": media_mode,
         "XIAOWU_AUTO_MIGRATE": "false", "XIAOWU_CAPTURE_WARM_START": "false",
-        "XIAOWU_WRAP_UP_S": "0.5",
+        "XIAOWU_WRAP_UP_S": "0.5", "XIAOWU_DOCUMENT_WORKERS": "1",
+        "XIAOWU_NODE_HEARTBEAT_S": "0.3", "XIAOWU_NODE_TTL_S": "1.5",
     })
-    started = [Node(f"node{i}", app, env, tmp_path / f"node{i}") for i in (1, 2)]
+    started = [Node(f"node{i}", app, env,
+                    tmp_path / ("shared" if shared_data else f"node{i}"),
+                    tmp_path / f"node{i}.log") for i in (1, 2)]
     try:
         await asyncio.gather(*(node.wait_ready() for node in started))
         yield started[0], started[1]
@@ -128,6 +144,13 @@ async def nodes(tmp_path: Path, redis_url: str,
         await asyncio.gather(*(node.stop() for node in started))
         await db.close()
         await _drop_schema(admin, schema)
+
+
+@pytest.fixture
+async def nodes(tmp_path: Path, redis_url: str,
+                redis_prefix: str) -> AsyncIterator[tuple[Node, Node]]:
+    async with two_nodes(tmp_path, redis_url, redis_prefix, media_mode="p2p") as started:
+        yield started
 
 
 async def test_a_clerk_on_node_1_serves_a_citizen_waiting_on_node_2(

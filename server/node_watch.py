@@ -1,0 +1,71 @@
+"""Several nodes: this node's heartbeat, the watch for dead nodes, and the listener for
+media events forwarded to this node.
+
+Started by the app when a Redis URL is set. At start the node first ends any session
+still pinned to its own id (a restart with a fixed ``XIAOWU_NODE_ID``: the media it
+held died with the old process), then beats every ``node_heartbeat_s``; on each beat it
+also claims the nodes whose heartbeat expired and ends their sessions through
+:meth:`QueueService.node_lost`, under the queue's cross-node lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import structlog
+from aiohttp import web
+from redis.exceptions import RedisError
+
+from server import app_keys
+from signaling.redis_nodes import RedisNodes
+
+log = structlog.get_logger("xiaowu.nodes")
+
+
+async def _on_forwarded(app: web.Application, message: dict[str, Any]) -> None:
+    queue = app[app_keys.QUEUE]
+    session_id = str(message["session_id"])
+    if message.get("kind") == "end":
+        if app_keys.MEDIA in app:
+            await app[app_keys.MEDIA].end(session_id)
+        return
+    await queue.answer_forwarded(str(message["participant"]), session_id,
+                                 str(message["event"]), dict(message["data"]))
+
+
+async def _beat_and_watch(app: web.Application, nodes: RedisNodes, every_s: float) -> None:
+    queue = app[app_keys.QUEUE]
+    while True:
+        try:
+            media = app.get(app_keys.MEDIA)
+            await nodes.beat(media.session_count if media is not None else 0)
+            for node_id in await nodes.claim_dead():
+                await queue.node_lost(node_id)
+        except (RedisError, OSError) as exc:  # Redis away for a moment: beat again later
+            log.warning("node.heartbeat_failed", error=str(exc))
+        await asyncio.sleep(every_s)
+
+
+async def nodes_ctx(app: web.Application) -> AsyncIterator[None]:
+    nodes = app[app_keys.NODES]
+    settings = app[app_keys.SETTINGS]
+    await app[app_keys.QUEUE].node_lost(nodes.node.id)
+    subscribed = asyncio.Event()
+    listener = asyncio.create_task(
+        nodes.listen(lambda message: _on_forwarded(app, message), subscribed))
+    waiting = asyncio.create_task(subscribed.wait())
+    await asyncio.wait([listener, waiting], return_when=asyncio.FIRST_COMPLETED)
+    waiting.cancel()
+    if listener.done():
+        listener.result()  # raises why the node could not subscribe
+    beating = asyncio.create_task(_beat_and_watch(app, nodes, settings.node_heartbeat_s))
+    yield
+    for task in (beating, listener):
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    with contextlib.suppress(RedisError, OSError):
+        await nodes.leave()
