@@ -114,19 +114,35 @@ def xiaowu_env(secret: str, wrap_up_s: float) -> dict[str, str]:
 
 
 def prepare_xiaowu(data_dir: Path, usernames: Sequence[str], password: str,
-                   env: dict[str, str]) -> None:
-    """Bring the database to the newest schema and create the clerk accounts."""
-    subprocess.run([sys.executable, "-m", "server", "db", "upgrade", "--data-dir",
-                    str(data_dir)], cwd=REPO, env={**os.environ, **env}, check=True,
-                   stdout=subprocess.DEVNULL, timeout=120)
-    asyncio.run(_create_clerks(data_dir, usernames, password))
+                   env: dict[str, str], database: tuple[str, str] | None = None) -> None:
+    """Bring the database to the newest schema and create the clerk accounts: the data
+    directory's SQLite, or ``database`` = (PostgreSQL URL, a schema to create)."""
+    if database is None:
+        subprocess.run([sys.executable, "-m", "server", "db", "upgrade", "--data-dir",
+                        str(data_dir)], cwd=REPO, env={**os.environ, **env}, check=True,
+                       stdout=subprocess.DEVNULL, timeout=120)
+    asyncio.run(_create_clerks(data_dir, usernames, password, database))
 
 
-async def _create_clerks(data_dir: Path, usernames: Sequence[str], password: str) -> None:
+async def _create_clerks(data_dir: Path, usernames: Sequence[str], password: str,
+                         database: tuple[str, str] | None) -> None:
+    import sqlalchemy as sa
+
     from server.accounts import ClerkSpec, create_clerk
     from server.storage.database import Database
 
-    db = Database(f"sqlite+aiosqlite:///{(data_dir / 'xiaowu.sqlite3').resolve()}")
+    if database is None:
+        db = Database(f"sqlite+aiosqlite:///{(data_dir / 'xiaowu.sqlite3').resolve()}")
+    else:
+        url, schema = database
+        admin = Database(url)
+        try:
+            async with admin.begin() as conn:
+                await conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+        finally:
+            await admin.close()
+        db = Database(url, schema=schema)
+        await db.upgrade()
     try:
         async with db.begin() as conn:
             for name in usernames:
@@ -136,8 +152,38 @@ async def _create_clerks(data_dir: Path, usernames: Sequence[str], password: str
         await db.close()
 
 
-def start_xiaowu(data_dir: Path, env: dict[str, str]) -> ServerProcess:
+def drop_shared_state(database: tuple[str, str], redis_url: str, prefix: str) -> None:
+    """Remove what a several-node run left: its PostgreSQL schema and its Redis keys."""
+    asyncio.run(_drop_shared_state(database, redis_url, prefix))
+
+
+async def _drop_shared_state(database: tuple[str, str], redis_url: str, prefix: str) -> None:
+    import sqlalchemy as sa
+    from redis.asyncio import Redis
+
+    from server.storage.database import Database
+
+    url, schema = database
+    admin = Database(url)
+    try:
+        async with admin.begin() as conn:
+            await conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+    finally:
+        await admin.close()
+    redis = Redis.from_url(redis_url)
+    try:
+        keys = [key async for key in redis.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await redis.delete(*keys)
+    finally:
+        await redis.aclose()
+
+
+def start_xiaowu(data_dir: Path, env: dict[str, str],
+                 name: str = "xiaowu server") -> ServerProcess:
     port = free_port()
-    return ServerProcess("xiaowu server",
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env = {**env, "XIAOWU_PUBLIC_URL": f"http://127.0.0.1:{port}"}
+    return ServerProcess(name,
                          [sys.executable, "-m", "server", "serve", "--port", str(port),
                           "--data-dir", str(data_dir)], port, data_dir / "server.log", env)

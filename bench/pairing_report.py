@@ -45,8 +45,9 @@ def report(figures: dict[str, Any]) -> dict[str, Any]:
     after_citizen = stats.summarize(nexts["after a citizen"])
 
     print()
+    nodes = f"{args['nodes']} node" + ("s" if args["nodes"] > 1 else "")
     print(f"pairing benchmark: {args['citizens']} citizens, {args['clerks']} clerks, "
-          f"{args['rate']:g} joins/s for {args['duration']:g} s, {args['nodes']} node, "
+          f"{args['rate']:g} joins/s for {args['duration']:g} s, {nodes}, "
           f"{args['citizen_procs']} citizen processes + 1 clerk process, 127.0.0.1")
     print()
     print("bare python-socketio echo server (same idle connections)")
