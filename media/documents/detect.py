@@ -49,13 +49,18 @@ def detect_quad(image: NDArray[np.uint8]) -> NDArray[np.float32] | None:
     found = candidates(image)
     if found is None:
         return None
-    for k in range(min(_TRIES, len(found.quads))):
-        if found.scores[k] < _MIN_SCORE:
-            break
+    for k in to_try(found.scores):
         refined = _refine(image, found.quads[k], found.factor)
         if refined is not None:
             return order_corners(refined)
     return None
+
+
+def to_try(scores: NDArray[np.float64]) -> list[int]:
+    """Indices of the candidates to refine, in order: the first few that score above the
+    no-document line.  The first in order need not score best (see ``nesting``): one below
+    the line is passed over, not taken as the end of the list."""
+    return [int(k) for k in np.flatnonzero(scores >= _MIN_SCORE)[:_TRIES]]
 
 
 def candidates(image: NDArray[np.uint8]) -> Candidates | None:
