@@ -108,7 +108,7 @@ def _pose(
     hom = cv2.getPerspectiveTransform(
         (corners + np.array(size) / 2).astype(np.float32), quad.astype(np.float32)
     )
-    return hom, quad.astype(np.float32)
+    return np.asarray(hom, np.float64), quad.astype(np.float32)
 
 
 def _rot(axis: list[float], angle: float) -> NDArray[np.float64]:
@@ -297,7 +297,9 @@ def _camera(
         cam = np.array([[w, 0, w / 2], [0, w, h / 2], [0, 0, 1]], np.float64)
         dist = np.array([k1, 0, 0, 0], np.float64)
         mx, my = cv2.initUndistortRectifyMap(cam, dist, None, cam, (w, h), cv2.CV_32FC1)
-        img = np.asarray(cv2.remap(img, mx, my, cv2.INTER_LINEAR, cv2.BORDER_REFLECT), np.float32)
+        img = np.asarray(
+            cv2.remap(img, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT), np.float32
+        )
         if quad is not None:
             pts = cv2.undistortPoints(quad.reshape(-1, 1, 2).astype(np.float64), cam, dist, P=cam)
             quad = pts.reshape(4, 2).astype(np.float32)
@@ -316,6 +318,7 @@ def _camera(
     out = np.clip(img, 0, 255).astype(np.uint8)
     for _ in range(2 if rng.random() < 0.3 else 1):
         q = int(rng.integers(35, 95))
-        out = cv2.imdecode(cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, q])[1], 1)
+        encoded = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, q])[1]
+        out = np.asarray(cv2.imdecode(encoded, cv2.IMREAD_COLOR), np.uint8)
         effects.append(f"jpeg{q}")
     return np.asarray(out, np.uint8), quad
