@@ -61,13 +61,26 @@ def _strongest_distinct(lines: NDArray[np.float64], count: int) -> NDArray[np.fl
     """Up to ``count`` of the (rho, theta, votes) lines, strongest first, none a near-duplicate
     of a stronger one kept."""
     lines = lines[np.argsort(-lines[:, 2], kind="stable")]
-    keep: list[NDArray[np.float64]] = []
-    for line in lines:
-        if all(_distinct(line[0], line[1], k) for k in keep):
-            keep.append(line)
-            if len(keep) == count:
-                break
-    return np.array(keep).reshape(-1, 3)
+    duplicate = _near_duplicates(lines[:, 0], lines[:, 1])
+    blocked = np.zeros(len(lines), bool)
+    keep: list[int] = []
+    for k in range(len(lines)):
+        if blocked[k]:
+            continue
+        keep.append(k)
+        if len(keep) == count:
+            break
+        blocked |= duplicate[k]
+    return lines[keep]
+
+
+def _near_duplicates(rho: NDArray[np.float64], theta: NDArray[np.float64]) -> NDArray[np.bool_]:
+    """[i, j]: lines i and j are within 4 degrees and 8 pixels of each other."""
+    dt = np.abs(theta[:, None] - theta[None, :])
+    across = dt > math.pi / 2  # the same line seen across theta = 0 / pi has rho negated
+    dt = np.where(across, math.pi - dt, dt)
+    other = np.where(across, -rho[None, :], rho[None, :])
+    return np.asarray((dt <= math.radians(4)) & (np.abs(rho[:, None] - other) <= 8), np.bool_)
 
 
 def _theta_ranges(lo: float, hi: float) -> list[tuple[float, float]]:
@@ -77,15 +90,6 @@ def _theta_ranges(lo: float, hi: float) -> list[tuple[float, float]]:
     if hi > math.pi:
         return [(lo, math.pi), (0.0, hi - math.pi)]
     return [(lo, hi)]
-
-
-def _distinct(rho: float, theta: float, other: NDArray[np.float64]) -> bool:
-    r2, t2 = other[0], other[1]
-    dt = abs(theta - t2)
-    if dt > math.pi / 2:  # the same line seen across theta = 0 / pi has rho negated
-        dt = math.pi - dt
-        r2 = -r2
-    return bool(dt > math.radians(4) or abs(rho - r2) > 8)
 
 
 def quads_from_lines(
@@ -204,26 +208,27 @@ def _line_profiles(
 def plausible(corners: Quads, shape: tuple[int, int]) -> NDArray[np.bool_]:
     """Convex, mostly inside the image, not tiny, no needle-sharp corners."""
     h, w = shape
-    q = corners
+    q = np.asarray(corners, np.float64)
     margin = 0.03 * max(w, h)
     inside = (q[..., 0] > -margin) & (q[..., 0] < w + margin)
     inside &= (q[..., 1] > -margin) & (q[..., 1] < h + margin)
-    e = np.roll(q, -1, axis=1) - q
-    cross = e[..., 0] * np.roll(e, -1, axis=1)[..., 1] - e[..., 1] * np.roll(e, -1, axis=1)[..., 0]
+    result = np.all(inside, axis=1)
+    q = q[result]  # most line quads fail here already: spare them the rest
+    e = q[:, [1, 2, 3, 0]] - q
+    f = e[:, [1, 2, 3, 0]]
+    cross = e[..., 0] * f[..., 1] - e[..., 1] * f[..., 0]
     convex = np.all(cross > 0, axis=1) | np.all(cross < 0, axis=1)
     length = np.hypot(e[..., 0], e[..., 1])
-    nxt = np.roll(length, -1, axis=1)
-    sine = np.abs(cross) / np.maximum(length * nxt, 1e-9)
-    x, y = q[..., 0], q[..., 1]
-    area = np.abs(np.sum(x * np.roll(y, -1, axis=1) - y * np.roll(x, -1, axis=1), axis=1)) / 2
-    return np.asarray(
-        np.all(inside, axis=1)
-        & convex
+    sine = np.abs(cross) / np.maximum(length * length[:, [1, 2, 3, 0]], 1e-9)
+    # Shoelace: twice the area is the sum of cross products of consecutive corners.
+    area = np.abs(np.sum(q[..., 0] * e[..., 1] - q[..., 1] * e[..., 0], axis=1)) / 2
+    result[result] = (
+        convex
         & np.all(sine > math.sin(math.radians(28)), axis=1)
         & np.all(length > 0.06 * min(w, h), axis=1)
-        & (area > 0.03 * w * h),
-        np.bool_,
+        & (area > 0.03 * w * h)
     )
+    return np.asarray(result, np.bool_)
 
 
 def region_quads(small: NDArray[np.uint8], maps: EdgeMaps) -> Quads:
