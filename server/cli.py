@@ -75,7 +75,22 @@ def build_parser() -> argparse.ArgumentParser:
     passwd = clerk_sub.add_parser("passwd", help="reset a password (printed, one-time)")
     _common(passwd)
     passwd.add_argument("username")
+
+    purge = sub.add_parser("purge", help="retention: remove old recordings and unused drafts")
+    _common(purge)
+    purge.add_argument("--recordings-days", type=_days, default=None,
+                       help="remove call recordings older than this many days")
+    purge.add_argument("--drafts-days", type=_days, default=None,
+                       help="remove cases still in draft (nothing captured) after this")
+    purge.add_argument("--dry-run", action="store_true", help="report, remove nothing")
     return parser
+
+
+def _days(value: str) -> int:
+    days = int(value)
+    if days < 1:
+        raise argparse.ArgumentTypeError("at least 1 day")
+    return days
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -129,7 +144,28 @@ def _dispatch(args: argparse.Namespace, settings: Settings, config: KioskConfig)
         return 0
     if args.command == "clerk":
         return asyncio.run(_clerk(settings, config, args))
+    if args.command == "purge":
+        if args.recordings_days is None and args.drafts_days is None:
+            print("nothing to purge: give --recordings-days and/or --drafts-days",
+                  file=sys.stderr)
+            return 2
+        return asyncio.run(_purge(settings, args))
     raise AssertionError(args.command)
+
+
+async def _purge(settings: Settings, args: argparse.Namespace) -> int:
+    from server.retention import purge
+
+    async def run(db: Database) -> dict[str, int]:
+        report = await purge(db, settings.recordings_dir, recordings_days=args.recordings_days,
+                             drafts_days=args.drafts_days, dry_run=args.dry_run)
+        return report.as_dict()
+
+    counts = await _with_db(settings, run)
+    verb = "would remove" if args.dry_run else "removed"
+    print(f"{verb}: {counts['recordings']} recordings ({counts['recording_files']} files), "
+          f"{counts['drafts']} draft cases")
+    return 0
 
 
 async def _nothing(_db: Database) -> None:
