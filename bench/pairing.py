@@ -28,7 +28,8 @@ citizens on node 2 cross nodes (dispatch under the cross-node lock, emits throug
 socket.io Redis manager). Each set of figures is printed as on one node, then the ratio
 of the two-node offer p99 to the one-node one (target <= 1.5). The one-node figure is
 the default deployment (in-memory queue, SQLite); the N-node one pays for Redis and
-PostgreSQL as a province deployment does. Memory and CPU are summed over the nodes.
+PostgreSQL as a province deployment does (``--one-node-on-redis`` puts the one-node
+phase on them too). Memory and CPU are summed over the nodes.
 
 Memory per idle connection is the server's VmRSS 2 s after the last citizen connected
 minus its VmRSS 1 s before the first, divided by the connections, for both servers the
@@ -99,8 +100,8 @@ class Bench:
         self.clerks: Worker | None = None
         self.servers: list[ServerProcess] = []
         self.profiler: Profiler | None = None
-        self.shared: tuple[tuple[str, str], str] | None = None
-        """(PostgreSQL URL and schema, Redis prefix) of a several-node phase, to drop."""
+        self.shared: list[tuple[tuple[str, str], str]] = []
+        """(PostgreSQL URL and schema, Redis prefix) of each phase on them, to drop."""
         self.failed = True
 
     def __enter__(self) -> Bench:
@@ -140,9 +141,9 @@ class Bench:
             worker.stop(timeout=3 if quick else 30)
         for server in self.servers:
             server.stop()
-        if self.shared is not None:
+        for database, prefix in self.shared:
             try:
-                drop_shared_state(self.shared[0], self.args.redis_url, self.shared[1])
+                drop_shared_state(database, self.args.redis_url, prefix)
             except Exception as exc:  # cleanup must not hide the run's own error
                 progress(f"could not drop the run's schema and Redis keys: {exc}")
         if self.failed or self.args.keep:
@@ -229,14 +230,15 @@ class Bench:
         data_dir = self.tmp / f"data-{nodes}"
         env = xiaowu_env(self.secret, args.wrap_up_s)
         database = None
-        if nodes > 1:
+        if nodes > 1 or args.one_node_on_redis:
             tag = secrets.token_hex(4)
             database = (args.postgres_url, f"xw_bench_{tag}")
-            self.shared = (database, f"xwbench:{tag}:")
+            prefix = f"xwbench:{tag}:"
+            self.shared.append((database, prefix))
             env.update({"XIAOWU_DATABASE_URL": database[0],
                         "XIAOWU_DATABASE_SCHEMA": database[1],
                         "XIAOWU_REDIS_URL": args.redis_url,
-                        "XIAOWU_REDIS_PREFIX": self.shared[1],
+                        "XIAOWU_REDIS_PREFIX": prefix,
                         "XIAOWU_AUTO_MIGRATE": "false"})
         started = time.monotonic()
         prepare_xiaowu(data_dir, self.usernames, PASSWORD, env, database)
@@ -334,6 +336,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=20.0, help="steady phase, s (20)")
     parser.add_argument("--nodes", type=int, default=1,
                         help="server nodes (1); more also measures one node in the same run")
+    parser.add_argument("--one-node-on-redis", action="store_true",
+                        help="run the one-node phase on Redis and PostgreSQL too (the cost "
+                             "of the shared stores apart from that of a second node)")
     parser.add_argument("--postgres-url", default=os.environ.get(
         "XIAOWU_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"),
         help="PostgreSQL for --nodes > 1 (a schema is created and dropped)")
