@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import sqlalchemy as sa
 
-from server.queue_journal import DbJournal
+from server.queue_journal import CHUNK, DbJournal
 from server.storage import tables
 from server.storage.database import Database
 from signaling.sessions import Outcome, Session, SessionState
@@ -55,3 +57,32 @@ async def test_updates_in_the_same_batch_and_later_batches_land_in_order(
     assert row.matter == "EDU-TQ-CONFIRM"
     assert ticket.close_reason == "session_completed"
     assert [a.action for a in audit_rows] == ["session.end"]
+
+
+async def test_a_burst_larger_than_a_chunk_lands_whole_and_in_order(database: Database) -> None:
+    """Rows gather into one transaction and go out in executemany chunks: every row of a
+    burst of several chunks lands, each ticket's close after its open."""
+    journal = DbJournal(database)
+    journal.start()
+    count = 3 * CHUNK + 7
+    try:
+        for i in range(count):
+            record = _ticket()
+            record = TicketRecord(replace(record.ticket, id=f"t_{i}"), f"citizen:wx-{i}",
+                                  "370500")
+            journal.ticket_opened(record)
+            if i % 2:
+                journal.ticket_closed(f"t_{i}", "left", 1_800_000_100.0)
+        await journal.flush()
+        journal.ticket_closed("t_0", "late", 1_800_000_200.0)
+        await journal.flush()
+    finally:
+        await journal.close()
+    async with database.connect() as conn:
+        rows = (await conn.execute(sa.select(tables.queue_tickets.c.id,
+                                             tables.queue_tickets.c.close_reason))).all()
+    reasons = {row.id: row.close_reason for row in rows}
+    assert len(reasons) == count
+    assert reasons["t_0"] == "late"
+    assert all(reasons[f"t_{i}"] == "left" for i in range(1, count, 2))
+    assert all(reasons[f"t_{i}"] is None for i in range(2, count, 2))
