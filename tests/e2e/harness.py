@@ -114,6 +114,8 @@ class RunningServer:
 @contextlib.asynccontextmanager
 async def running_server(data_dir: Path, **overrides: Any) -> AsyncIterator[RunningServer]:
     port = free_port()
+    # As deployed: the document workers start with the server, not at the first capture.
+    overrides = {"capture_warm_start": True, **overrides}
     settings = make_settings(data_dir, host="127.0.0.1", port=port, **overrides)
     app = create_app(settings)
     runner = web.AppRunner(app, handle_signals=False, access_log=None,
