@@ -110,3 +110,32 @@ async def test_an_emit_with_an_ack_still_gets_the_answer(
     ((sid, _eio_sid),) = list(sio.manager.get_participants("/citizen", None))
     answer = await sio.call("ping", {"n": 7}, to=sid, namespace="/citizen", timeout=5)
     assert answer == {"pong": 7}
+
+
+async def test_the_long_polling_fallback_sends_and_receives_through_the_send_queue(
+        server: TestServer) -> None:
+    """Pages fall back to long-polling behind proxies that refuse the upgrade: engine.io
+    then reads the send queue from each GET instead of a writer task."""
+    client = socketio.AsyncClient(reconnection=False)
+    token = mint(token_policy(server.app), "c-polling", ttl_s=600)
+    inbox: asyncio.Queue[Any] = asyncio.Queue()
+    client.on("probe", inbox.put_nowait, namespace="/citizen")
+    await client.connect(str(server.make_url("/")), namespaces=["/citizen"],
+                         auth={"token": token}, transports=["polling"], wait_timeout=5)
+    try:
+        assert client.transport() == "polling"
+        ack = await client.call("queue.leave", {}, namespace="/citizen", timeout=5)
+        assert ack == {"ok": True, "left": False}
+        sio = server.app[app_keys.SIO]
+        await sio.emit("probe", {"n": 2}, room="citizen:c-polling", namespace="/citizen")
+        assert await asyncio.wait_for(inbox.get(), 5) == {"n": 2}
+        # Closed from the server: the CLOSE goes through the queue to the pending GET (a
+        # client-side close over polling waits for that GET's timeout, ~30 s).
+        gone = asyncio.Event()
+        client.on("disconnect", lambda *_: gone.set(), namespace="/citizen")
+        for eio_sid in list(sio.eio.sockets):
+            await asyncio.wait_for(sio.eio.disconnect(eio_sid), 5)
+        await asyncio.wait_for(gone.wait(), 5)
+    finally:
+        if client.connected:
+            await client.disconnect()
