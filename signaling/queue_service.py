@@ -266,6 +266,17 @@ class QueueService:
                 self.timers.schedule(f"grace:{owner}", self.timings.grace,
                                      lambda: self._citizen_lost(owner))
 
+    def _forget_later(self, owner: str) -> None:
+        """A citizen's replay log outlives their ticket by one grace period (a page that
+        drops as the session ends still gets ``session.ended``), then goes: every mobile
+        citizen served is a new participant, and the logs would grow all day."""
+
+        async def forget() -> None:
+            if await self.store.ticket_of(owner) is None:
+                await self.store.reset_events(owner)
+
+        self.timers.schedule(f"forget:{owner}", self.timings.grace, forget)
+
     async def _citizen_lost(self, owner: str) -> None:
         await self._drop_ticket(owner, "citizen_lost")
 
@@ -284,6 +295,7 @@ class QueueService:
         await self.store.remove_ticket(record.ticket.id)
         self._sent.pop(record.ticket.id, None)
         self.journal.ticket_closed(record.ticket.id, reason, self.clock())
+        self._forget_later(record.owner)
         log.info("ticket.close", ticket=record.ticket.id, reason=reason)
         await self._dispatch()
         return True
@@ -471,6 +483,7 @@ class QueueService:
         self._end_media(session)
         await self.store.remove_ticket(record.ticket.id)
         self.journal.ticket_closed(record.ticket.id, f"session_{outcome}", now)
+        self._forget_later(record.owner)
         if outcome is Outcome.COMPLETED and session.handle_seconds is not None:
             self.averager.observe(record.ticket.matter, session.handle_seconds)
         ended = {"session_id": session.session_id, "outcome": str(outcome), "reason": reason}
