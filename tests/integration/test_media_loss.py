@@ -51,20 +51,23 @@ async def test_video_keeps_flowing_under_two_percent_loss_on_both_legs(
         sent_before = len(citizen.video.sent)
         received_before = len(clerk.received["video"])
         requests_before = citizen.video.keyframes_requested
-        longest_gap = gap = 0.0
-        count = received_before
+        # A stall is counted in frames the citizen sent meanwhile, not in seconds, so a
+        # slow machine (which also sends slower) does not read as a stall.
+        longest_gap = 0
+        count, sent_at_delivery = received_before, sent_before
         for _ in range(int(RUN_S / POLL_S)):
             await asyncio.sleep(POLL_S)
-            now = len(clerk.received["video"])
-            gap = 0.0 if now > count else gap + POLL_S
-            longest_gap, count = max(longest_gap, gap), now
+            now, sent_now = len(clerk.received["video"]), len(citizen.video.sent)
+            if now > count:
+                sent_at_delivery = sent_now
+            longest_gap, count = max(longest_gap, sent_now - sent_at_delivery), now
 
         assert upstream.retransmissions_dropped and downstream.retransmissions_dropped
         assert citizen.video.keyframes_requested > requests_before
         sent = len(citizen.video.sent) - sent_before
         delivered = len(clerk.received["video"]) - received_before
         assert delivered >= sent // 2, f"{delivered} of {sent} frames delivered"
-        assert longest_gap < 2.0, f"video stopped for {longest_gap:.1f} s"
+        assert longest_gap < 2 * 30, f"video stopped for {longest_gap} frames (30 fps)"
 
         frames = clip("VP8").frames
         index_of = {data: n for n, data in enumerate(frames)}
