@@ -31,8 +31,16 @@ def needs_rehash(stored_hash: str) -> bool:
 
 
 def generate_password(length: int = 14) -> str:
-    """A password people can read aloud and type: no 0/O, 1/l/I."""
-    return "".join(secrets.choice(_ALPHABET) for _ in range(length))
+    """A password people can read aloud and type: no 0/O, 1/l/I.
+
+    Drawn again until it passes ``check_strength``: about one draw in nine is
+    letters only, and a generated password must never be refused by the
+    server that generated it.
+    """
+    while True:
+        password = "".join(secrets.choice(_ALPHABET) for _ in range(length))
+        if check_strength(password) is None:
+            return password
 
 
 def check_strength(password: str) -> str | None:
