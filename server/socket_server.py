@@ -40,6 +40,8 @@ from engineio import packet as eio_packet
 from engineio.exceptions import EngineIOError
 from socketio import packet
 
+from server.socket_packets import JsonPacket
+
 
 class SendQueue:
     """An unbounded FIFO for one event loop: ``asyncio.Queue`` semantics for the methods
@@ -157,11 +159,13 @@ class DirectEmitManager(socketio.AsyncManager):  # type: ignore[misc]
 
 
 class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
-    """``socketio.AsyncServer`` whose connections use :class:`SendQueue` and whose emits
-    go through :class:`DirectEmitManager` (unless another manager is given)."""
+    """``socketio.AsyncServer`` whose connections use :class:`SendQueue`, whose emits
+    go through :class:`DirectEmitManager` (unless another manager is given) and whose
+    packets are :class:`~server.socket_packets.JsonPacket`."""
 
     def __init__(self, client_manager: socketio.AsyncManager | None = None,
                  **kwargs: Any) -> None:
+        kwargs.setdefault("serializer", JsonPacket)
         super().__init__(client_manager=client_manager or DirectEmitManager(), **kwargs)
 
     def _engineio_server_class(self) -> type[engineio.AsyncServer]:

@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestServer
 from server import app_keys
 from server.citizen_tokens import mint
 from server.http_support import token_policy
+from server.socket_packets import JsonPacket
 from server.socket_server import DirectEmitManager, SendQueue
 
 ServerFactory = Any
@@ -139,3 +140,32 @@ async def test_the_long_polling_fallback_sends_and_receives_through_the_send_que
     finally:
         if client.connected:
             await client.disconnect()
+
+
+async def test_packets_are_json_only_and_carry_chinese_as_utf8(
+        server: TestServer, citizen: socketio.AsyncClient) -> None:
+    """The server's packets skip python-socketio's binary scan and are encoded by orjson:
+    the text on the wire holds the characters themselves, not ``\\u`` escapes."""
+    sio = server.app[app_keys.SIO]
+    assert sio.packet_class is JsonPacket
+    sent: list[str] = []
+    eio = sio.eio
+    original = eio.send_packet
+
+    async def spy(eio_sid: str, pkt: Any) -> None:
+        sent.append(pkt.data)
+        await original(eio_sid, pkt)
+
+    eio.send_packet = spy
+    try:
+        inbox: asyncio.Queue[Any] = asyncio.Queue()
+        citizen.on("probe", inbox.put_nowait, namespace="/citizen")
+        await sio.emit("probe", {"prompt": "请出示身份证"}, room="citizen:c-footprint",
+                       namespace="/citizen")
+        assert await asyncio.wait_for(inbox.get(), 5) == {"prompt": "请出示身份证"}
+    finally:
+        eio.send_packet = original
+    assert sent == ['2/citizen,["probe",{"prompt":"请出示身份证"}]']
+    with pytest.raises(TypeError):
+        await sio.emit("probe", {"raw": b"\x00"}, room="citizen:c-footprint",
+                       namespace="/citizen")
