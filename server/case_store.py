@@ -37,7 +37,7 @@ from server.cases import (
 from server.catalogue_records import Matter
 from server.storage import tables
 from server.storage.blobs import BlobRef, register_blob
-from server.storage.database import Database, insert_ignore
+from server.storage.database import Database, upsert_insert
 from server.storage.types import utcnow
 
 C, S, D, K = tables.cases, tables.case_slots, tables.case_documents, tables.case_upload_keys
@@ -48,11 +48,13 @@ def new_id(prefix: str) -> str:
 
 
 async def next_number(conn: AsyncConnection, scope: str) -> str:
+    """The scope's next number, in one statement: insert 1, or add 1 to the row there."""
     counters = tables.case_counters
-    await insert_ignore(conn, counters, {"scope": scope, "last": 0})
+    insert = upsert_insert(conn, counters).values(scope=scope, last=1)
     result = await conn.execute(
-        sa.update(counters).where(counters.c.scope == scope)
-        .values(last=counters.c.last + 1).returning(counters.c.last))
+        insert.on_conflict_do_update(index_elements=[counters.c.scope],
+                                     set_={"last": counters.c.last + 1})
+        .returning(counters.c.last))
     return format_number(scope, int(result.scalar_one()))
 
 
@@ -75,10 +77,8 @@ async def open_case(db: Database, *, ticket_id: str, session_id: str, matter: Ma
     raise AssertionError("unreachable")
 
 
-async def _department_of(conn: AsyncConnection, clerk: str) -> str | None:
-    value = await conn.scalar(sa.select(tables.clerks.c.department)
-                              .where(tables.clerks.c.username == clerk))
-    return None if value is None else str(value)
+def _department_query(clerk: str) -> sa.Select[tuple[Any]]:
+    return sa.select(tables.clerks.c.department).where(tables.clerks.c.username == clerk)
 
 
 async def _insert_case(conn: AsyncConnection, ticket_id: str, session_id: str, matter: Matter,
@@ -87,11 +87,12 @@ async def _insert_case(conn: AsyncConnection, ticket_id: str, session_id: str, m
     now = utcnow()
     case_id = new_id("c")
     number = await next_number(conn, number_scope(prefix, now))
-    await conn.execute(sa.insert(C).values(
+    row = (await conn.execute(sa.insert(C).values(
         id=case_id, number=number, ticket_id=ticket_id, session_id=session_id,
-        matter=matter.code, department=await _department_of(conn, clerk), channel=channel,
-        hut_id=hut_id, owner=owner, clerk=clerk, status=str(CaseStatus.DRAFT),
-        created_at=now, updated_at=now))
+        matter=matter.code, department=_department_query(clerk).scalar_subquery(),
+        channel=channel, hut_id=hut_id, owner=owner, clerk=clerk,
+        status=str(CaseStatus.DRAFT), created_at=now, updated_at=now)
+        .returning(*C.c))).mappings().one()
     await audit.record(conn, actor=f"clerk:{clerk}", role="clerk", action="case.open",
                        object_type="case", object_id=number, outcome="success",
                        detail={"session_id": session_id, "ticket_id": ticket_id,
@@ -102,9 +103,7 @@ async def _insert_case(conn: AsyncConnection, ticket_id: str, session_id: str, m
             {"case_id": case_id, "key": s.key, "position": s.position, "kind": s.kind,
              "required": s.required, "name_zh": s.name_zh, "name_en": s.name_en,
              "aspect_ratio": s.aspect_ratio} for s in slots])
-    case = await _case_where(conn, C.c.id == case_id)
-    assert case is not None
-    return case
+    return CaseRecord.from_row(row)
 
 
 async def _follow_session(conn: AsyncConnection, case: CaseRecord, session_id: str,
@@ -112,8 +111,9 @@ async def _follow_session(conn: AsyncConnection, case: CaseRecord, session_id: s
     if case.session_id == session_id:
         return case
     await conn.execute(sa.update(C).where(C.c.id == case.id).values(
-        session_id=session_id, clerk=clerk, department=await _department_of(conn, clerk),
-        session_ended_at=None, updated_at=utcnow()))
+        session_id=session_id, clerk=clerk,
+        department=_department_query(clerk).scalar_subquery(), session_ended_at=None,
+        updated_at=utcnow()))
     await audit.record(conn, actor=f"clerk:{clerk}", role="clerk", action="case.reassign",
                        object_type="case", object_id=case.number, outcome="success",
                        detail={"session_id": session_id, "previous_clerk": case.clerk})

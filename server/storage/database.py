@@ -98,13 +98,18 @@ def _current_revision(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
-async def insert_ignore(conn: AsyncConnection, table: sa.Table, values: dict[str, Any]) -> None:
-    """INSERT that does nothing when the primary key exists, on SQLite and PostgreSQL."""
+def upsert_insert(conn: AsyncConnection, table: sa.Table) -> Any:
+    """The dialect's INSERT, which has ``on_conflict_do_nothing``/``_do_update``
+    (SQLite and PostgreSQL spell both the same)."""
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        await conn.execute(pg_insert(table).values(**values).on_conflict_do_nothing())
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+        return pg_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        await conn.execute(sqlite_insert(table).values(**values).on_conflict_do_nothing())
+    return sqlite_insert(table)
+
+
+async def insert_ignore(conn: AsyncConnection, table: sa.Table, values: dict[str, Any]) -> None:
+    """INSERT that does nothing when the primary key exists, on SQLite and PostgreSQL."""
+    await conn.execute(upsert_insert(conn, table).values(**values).on_conflict_do_nothing())
