@@ -17,7 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server import audit
 from server.errors import BadRequest, Conflict, NotAuthenticated, NotFound
-from server.passwords import check_strength, hash_password, needs_rehash, verify_password
+from server.passwords import (
+    check_strength,
+    hash_password_off_loop,
+    needs_rehash,
+    verify_password_off_loop,
+)
 from server.principals import Principal
 from server.storage import tables
 from server.storage.database import Database
@@ -84,7 +89,7 @@ async def create_clerk(
         .values(
             username=spec.username,
             display_name=spec.display_name,
-            password_hash=hash_password(password),
+            password_hash=await hash_password_off_loop(password),
             role=spec.role,
             department=spec.department,
             skills=list(spec.skills),
@@ -111,7 +116,7 @@ async def set_password(
         sa.update(tables.clerks)
         .where(tables.clerks.c.username == username)
         .values(
-            password_hash=hash_password(password),
+            password_hash=await hash_password_off_loop(password),
             must_change_password=must_change,
             failed_logins=0,
             locked_until=None,
@@ -141,42 +146,53 @@ async def authenticate(
     """Check a password; return the clerk row or raise ``invalid_credentials``/``account_locked``.
 
     An unknown username costs the same argon2 verify and gets the same answer as a wrong
-    password, so the endpoint does not reveal which accounts exist.
+    password, so the endpoint does not reveal which accounts exist. The verify runs off the
+    event loop and outside any transaction: the row is read in one short transaction and
+    the outcome written in another that starts with its write (on SQLite a transaction
+    that reads, then writes, can fail at once with "database is locked" when another
+    writer got in between; one that writes first waits its turn).
     """
     now = utcnow()
-    error: NotAuthenticated | None = None
     async with db.begin() as conn:
-        # Failures are committed, not rolled back: the raise comes after the block.
         row = (
             await conn.execute(
                 sa.select(tables.clerks).where(tables.clerks.c.username == username)
             )
         ).one_or_none()
-        if row is not None and row.locked_until is not None and row.locked_until > now:
+    if row is not None and row.locked_until is not None and row.locked_until > now:
+        async with db.begin() as conn:
             await audit.record(conn, actor=f"clerk:{username}", role=row.role, action="login",
                                object_type="clerk", object_id=str(row.id), outcome="locked",
                                ip=ip)
-            error = _locked(row.locked_until)
-        elif not (
-            verify_password(row.password_hash if row is not None else None, password)
-            and row is not None
-            and not row.disabled
-        ):
+        raise _locked(row.locked_until)
+    verified = await verify_password_off_loop(
+        row.password_hash if row is not None else None, password)
+    if not (verified and row is not None and not row.disabled):
+        async with db.begin() as conn:
             locked_until = await _record_failure(conn, row, username, now, threshold,
                                                  lockout, ip)
-            error = _locked(locked_until) if locked_until else NotAuthenticated(
-                "用户名或密码错误", "wrong username or password", code="invalid_credentials"
-            )
+        raise _locked(locked_until) if locked_until else NotAuthenticated(
+            "用户名或密码错误", "wrong username or password", code="invalid_credentials"
+        )
+    values: dict[str, Any] = {"failed_logins": 0, "locked_until": None}
+    if needs_rehash(row.password_hash):
+        values["password_hash"] = await hash_password_off_loop(password)
+    clerks = tables.clerks
+    async with db.begin() as conn:
+        # Not if a concurrent wrong password locked the account meanwhile.
+        result = await conn.execute(
+            sa.update(clerks).where(clerks.c.id == row.id, sa.or_(
+                clerks.c.locked_until.is_(None), clerks.c.locked_until <= now))
+            .values(**values))
+        if result.rowcount == 0:
+            locked = await conn.scalar(sa.select(clerks.c.locked_until)
+                                       .where(clerks.c.id == row.id))
+            error = _locked(locked) if locked is not None else None
         else:
-            values: dict[str, Any] = {"failed_logins": 0, "locked_until": None}
-            if needs_rehash(row.password_hash):
-                values["password_hash"] = hash_password(password)
-            await conn.execute(
-                sa.update(tables.clerks).where(tables.clerks.c.id == row.id).values(**values)
-            )
+            error = None
             await audit.record(conn, actor=f"clerk:{username}", role=row.role, action="login",
-                               object_type="clerk", object_id=str(row.id), outcome="success",
-                               ip=ip)
+                               object_type="clerk", object_id=str(row.id),
+                               outcome="success", ip=ip)
     if error is not None:
         raise error
     return row
@@ -186,19 +202,21 @@ async def _record_failure(
     conn: AsyncConnection, row: Any, username: str, now: datetime, threshold: int,
     lockout: timedelta, ip: str | None,
 ) -> datetime | None:
-    """Count a failure; returns the lock expiry when this failure locked the account."""
+    """Count a failure (atomically: concurrent wrong passwords each count); returns the
+    lock expiry when this failure locked the account."""
     outcome = "failure"
     locked_until: datetime | None = None
     if row is not None:
-        failures = row.failed_logins + 1
-        values: dict[str, Any] = {"failed_logins": failures}
+        clerks = tables.clerks
+        failures = int((await conn.execute(
+            sa.update(clerks).where(clerks.c.id == row.id)
+            .values(failed_logins=clerks.c.failed_logins + 1)
+            .returning(clerks.c.failed_logins))).scalar_one())
         if failures >= threshold:
             locked_until = now + lockout
-            values = {"failed_logins": 0, "locked_until": locked_until}
+            await conn.execute(sa.update(clerks).where(clerks.c.id == row.id)
+                               .values(failed_logins=0, locked_until=locked_until))
             outcome = "failure_locked"
-        await conn.execute(
-            sa.update(tables.clerks).where(tables.clerks.c.id == row.id).values(**values)
-        )
     await audit.record(
         conn, actor=f"clerk:{username}", role=row.role if row is not None else "unknown",
         action="login", object_type="clerk",

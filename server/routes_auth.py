@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from server import accounts, app_keys, audit, web_sessions
 from server.errors import NotAuthenticated
 from server.http_support import client_ip, parse_body, require
-from server.passwords import verify_password
+from server.passwords import verify_password_off_loop
 from server.principals import STAFF_ROLES
 
 routes = web.RouteTableDef()
@@ -87,7 +87,8 @@ async def change_password(request: web.Request) -> web.Response:
     assert principal.clerk_id is not None
     async with request.app[app_keys.DB].begin() as conn:
         row = await accounts.get_clerk(conn, principal.clerk_id)
-        if row is None or not verify_password(row.password_hash, body.old_password):
+        if row is None or not await verify_password_off_loop(row.password_hash,
+                                                            body.old_password):
             raise NotAuthenticated("原密码错误", "current password is wrong",
                                    code="invalid_credentials")
         await accounts.set_password(conn, row.username, body.new_password, must_change=False,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import sqlalchemy as sa
 from aiohttp import web
 
 from server import app_keys
+from server.passwords import hash_password_off_loop, verify_password_off_loop
 from server.storage import tables
 from server.storage.types import utcnow
 from tests.conftest import AppClient
@@ -172,3 +174,53 @@ async def test_a_one_time_password_must_be_replaced_first(client: Client) -> Non
                       json={"old_password": PASSWORD, "new_password": "New-pass-2026"})
     session = await (await client.get("/api/auth/session")).json()
     assert session["must_change_password"] is False
+
+
+async def test_concurrent_wrong_passwords_each_count_towards_the_lock(client: Client) -> None:
+    """The verify runs off the event loop, so attempts overlap: each failure is counted
+    in the database (an increment), not as 'what I read plus one'."""
+    await add_clerk(client.app)
+    responses = await asyncio.gather(*(
+        client.post("/api/auth/login", json={"username": "wangli", "password": "bad-guess-99"})
+        for _ in range(5)))
+    codes = sorted([await error_code(r) for r in responses])
+    assert codes == ["account_locked"] + ["invalid_credentials"] * 4
+    right = await client.post("/api/auth/login",
+                              json={"username": "wangli", "password": PASSWORD})
+    assert (right.status, await error_code(right)) == (401, "account_locked")
+
+
+async def test_a_shift_of_clerks_signing_in_at_once_all_get_in(client: Client) -> None:
+    """Overlapping logins on SQLite: every transaction that writes starts with its write,
+    so none fails with "database is locked"."""
+    names = [f"clerk{n:02d}" for n in range(24)]
+    for name in names:
+        await add_clerk(client.app, name)
+    responses = await asyncio.gather(*(
+        client.post("/api/auth/login", json={"username": name, "password": PASSWORD})
+        for name in names))
+    assert [r.status for r in responses] == [200] * len(names)
+    successes = [a for a in await _audit(client.app) if a[2] == "success"]
+    assert len(successes) == len(names)
+
+
+async def test_argon2_work_leaves_the_event_loop_free() -> None:
+    """A verify takes ~0.2 s of CPU by design; meanwhile the loop keeps serving others."""
+    stored = await hash_password_off_loop(PASSWORD)
+    turns = 0
+    done = False
+
+    async def other_work() -> None:
+        nonlocal turns
+        while not done:
+            turns += 1
+            await asyncio.sleep(0)
+
+    other = asyncio.create_task(other_work())
+    await asyncio.sleep(0)
+    turns = 0
+    assert await verify_password_off_loop(stored, PASSWORD)
+    assert not await verify_password_off_loop(stored, PASSWORD + "x")
+    done = True
+    await other
+    assert turns > 0
