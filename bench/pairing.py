@@ -354,6 +354,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--profile", type=Path, default=None,
                         help="write py-spy collapsed stacks of the server per phase here")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument("--records", type=Path, default=None,
+                        help="write the one-node run's raw records (joins, offers, releases; "
+                             "monotonic seconds) here as JSON, to look at the tail")
     args = parser.parse_args(argv)
     if args.backlog is None:
         args.backlog = min(args.citizens, 3 * args.clerks)
@@ -382,6 +385,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (subprocess.CalledProcessError, WorkerError, RuntimeError, TimeoutError) as exc:
         print(f"benchmark failed: {exc}", file=sys.stderr)
         return 1
+    if args.records is not None:
+        args.records.write_text(json.dumps(figures["records"]))
     print(json.dumps(summarize(figures)))
     return 0
 
