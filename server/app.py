@@ -190,11 +190,12 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _queue_ctx(app: web.Application) -> AsyncIterator[None]:
     """The journal writer runs while the app does; the queue's timers stop first, then
-    every session's media."""
+    the pending case writes are committed, then every session's media stops."""
     journal = app[app_keys.JOURNAL]
     journal.start()
     yield
     await app[app_keys.QUEUE].close()
+    await app[app_keys.CASE_EVENTS].close()
     if app_keys.MEDIA in app:
         await app[app_keys.MEDIA].close()
     await journal.close()

@@ -7,14 +7,13 @@ Case events are not numbered for replay like ``session.*``: a page that reconnec
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 
-from server import case_store
 from server.case_records import CaseRecord
+from server.case_writer import CaseWriter, Opening
 from server.catalogue import KioskConfig
 from server.settings import Settings
 from server.storage.database import Database
@@ -37,31 +36,25 @@ class CaseEvents:
         self.config = config
         self.notifier = notifier
         self.prefix = settings.case_number_prefix
-        self._opening: dict[str, asyncio.Future[None]] = {}
+        self.writer = CaseWriter(db)
 
     async def session_accepted(self, *, session_id: str, ticket_id: str, matter: str,
                                channel: str, hut_id: str | None, owner: str,
                                clerk_id: str) -> None:
-        done = asyncio.get_running_loop().create_future()
-        self._opening[session_id] = done
-        try:
-            case, created = await case_store.open_case(
-                self.db, ticket_id=ticket_id, session_id=session_id,
-                matter=self.config.matter(matter), channel=channel, hut_id=hut_id,
-                owner=owner, clerk=clerk_id, prefix=self.prefix)
-            log.info("case.opened" if created else "case.followed", case=case.number,
-                     session=session_id, clerk=clerk_id)
-            await self.tell(case, "case.opened", opened_event(case))
-        finally:
-            done.set_result(None)
-            self._opening.pop(session_id, None)
+        # Queued before the first await, so a session's end (asked later) is written
+        # after its opening, in the same order.
+        case, created = await self.writer.open(Opening(
+            ticket_id=ticket_id, session_id=session_id, matter=self.config.matter(matter),
+            channel=channel, hut_id=hut_id, owner=owner, clerk=clerk_id, prefix=self.prefix))
+        log.info("case.opened" if created else "case.followed", case=case.number,
+                 session=session_id, clerk=clerk_id)
+        await self.tell(case, "case.opened", opened_event(case))
 
     async def session_ended(self, *, session_id: str, at: float) -> None:
-        opening = self._opening.get(session_id)
-        if opening is not None:  # a very short session: its case is still being opened
-            await opening
-        async with self.db.begin() as conn:
-            await case_store.session_ended(conn, session_id, datetime.fromtimestamp(at, UTC))
+        await self.writer.session_ended(session_id, datetime.fromtimestamp(at, UTC))
+
+    async def close(self) -> None:
+        await self.writer.close()
 
     async def tell(self, case: CaseRecord, event: str, data: dict[str, Any]) -> None:
         """Send ``event`` to the case's clerk and its citizen side (every socket of each)."""

@@ -66,15 +66,25 @@ async def open_case(db: Database, *, ticket_id: str, session_id: str, matter: Ma
     for attempt in range(2):
         try:
             async with db.begin() as conn:
-                existing = await _case_where(conn, C.c.ticket_id == ticket_id)
-                if existing is not None:
-                    return await _follow_session(conn, existing, session_id, clerk), False
-                return await _insert_case(conn, ticket_id, session_id, matter, channel,
-                                          hut_id, owner, clerk, prefix), True
+                return await open_case_in(conn, ticket_id=ticket_id, session_id=session_id,
+                                          matter=matter, channel=channel, hut_id=hut_id,
+                                          owner=owner, clerk=clerk, prefix=prefix)
         except sa.exc.IntegrityError:
             if attempt:
                 raise
     raise AssertionError("unreachable")
+
+
+async def open_case_in(conn: AsyncConnection, *, ticket_id: str, session_id: str,
+                       matter: Matter, channel: str, hut_id: str | None, owner: str,
+                       clerk: str, prefix: str) -> tuple[CaseRecord, bool]:
+    """``open_case`` inside the caller's transaction (``IntegrityError`` when another
+    opener of the same ticket won: retry in a new transaction)."""
+    existing = await _case_where(conn, C.c.ticket_id == ticket_id)
+    if existing is not None:
+        return await _follow_session(conn, existing, session_id, clerk), False
+    return await _insert_case(conn, ticket_id, session_id, matter, channel, hut_id, owner,
+                              clerk, prefix), True
 
 
 def _department_query(clerk: str) -> sa.Select[tuple[Any]]:
