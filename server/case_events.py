@@ -12,8 +12,9 @@ from typing import Any
 
 import structlog
 
+from server.case_openings import Opening
 from server.case_records import CaseRecord
-from server.case_writer import CaseWriter, Opening
+from server.case_writer import CaseWriter
 from server.catalogue import KioskConfig
 from server.settings import Settings
 from server.storage.database import Database

@@ -7,7 +7,8 @@ openings fell behind without bound: waiting for a pooled connection, the last on
 still unwritten when the benchmark stopped the server.
 
 :class:`CaseWriter` writes whatever has been asked for since its last commit in one
-transaction, in the order asked. When idle, a request is written at once (no timer, no
+transaction, in the order asked, with a fixed number of statements per batch
+(``case_openings``). When idle, a request is written at once (no timer, no
 added latency); under load, the requests that arrive during a commit share the next one,
 so the number of commits per second stays what the disk can do. Each request gets its
 own result. If a batch fails (another node opened the same ticket's case a moment
@@ -25,27 +26,13 @@ from typing import Any
 
 import sqlalchemy as sa
 import structlog
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from server import case_store
+from server.case_openings import Opening, open_cases_in, sessions_ended_in
 from server.case_records import CaseRecord
-from server.catalogue_records import Matter
 from server.storage.database import Database
 
 log = structlog.get_logger("xiaowu.cases")
 MAX_BATCH = 200
-
-
-@dataclass(frozen=True)
-class Opening:
-    ticket_id: str
-    session_id: str
-    matter: Matter
-    channel: str
-    hut_id: str | None
-    owner: str
-    clerk: str
-    prefix: str
 
 
 @dataclass(frozen=True)
@@ -56,16 +43,6 @@ class SessionEnd:
 
 Request = Opening | SessionEnd
 _Pending = tuple[Request, "asyncio.Future[Any]"]
-
-
-async def _apply(conn: AsyncConnection, request: Request) -> Any:
-    if isinstance(request, Opening):
-        return await case_store.open_case_in(
-            conn, ticket_id=request.ticket_id, session_id=request.session_id,
-            matter=request.matter, channel=request.channel, hut_id=request.hut_id,
-            owner=request.owner, clerk=request.clerk, prefix=request.prefix)
-    await case_store.session_ended(conn, request.session_id, request.at)
-    return None
 
 
 class CaseWriter:
@@ -129,10 +106,15 @@ class CaseWriter:
             _settle(future, result=result)
 
     async def _transaction(self, requests: list[Request]) -> list[Any]:
+        """Openings first (in order), then session ends: an end is only ever asked after
+        its session's opening, so when both are in one batch the case is there."""
         async with self.db.begin() as conn:
-            results = [await _apply(conn, request) for request in requests]
+            opened = iter(await open_cases_in(
+                conn, [r for r in requests if isinstance(r, Opening)]))
+            await sessions_ended_in(conn, [(r.session_id, r.at) for r in requests
+                                           if isinstance(r, SessionEnd)])
         self.commits += 1
-        return results
+        return [next(opened) if isinstance(r, Opening) else None for r in requests]
 
     async def close(self) -> None:
         """Write everything asked for so far."""

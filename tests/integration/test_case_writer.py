@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from server.case_writer import CaseWriter, Opening
+from server.case_openings import Opening
+from server.case_writer import CaseWriter
 from server.cases import number_scope
 from server.catalogue_loader import load_kiosk_config
 from server.settings import DEFAULT_CONFIG_DIR
@@ -82,3 +83,33 @@ async def test_a_request_whose_caller_went_away_is_still_written(database: Datab
             await caller
     await writer.close()
     assert [t for t, _, _ in await _cases(database)] == [f"t_{i}" for i in range(5)]
+
+
+async def test_a_batch_writes_audit_lines_and_checklists_like_one_by_one(
+        database: Database) -> None:
+    writer = CaseWriter(database)
+    opened = await asyncio.gather(*(writer.open(opening(f"t_{i}", f"s_{i}")) for i in range(3)))
+    async with database.connect() as conn:
+        audit = (await conn.execute(
+            sa.select(tables.audit_log.c.action, tables.audit_log.c.object_id)
+            .order_by(tables.audit_log.c.id))).all()
+        slots = (await conn.execute(
+            sa.select(tables.case_slots.c.case_id, sa.func.count())
+            .group_by(tables.case_slots.c.case_id))).all()
+    assert [tuple(a) for a in audit] == [("case.open", case.number) for case, _ in opened]
+    assert {case_id: count for case_id, count in slots} == {
+        case.id: len(TEACHER.materials) for case, _ in opened}
+
+
+async def test_a_ticket_twice_in_a_batch_or_back_from_the_queue_follows_its_case(
+        database: Database) -> None:
+    writer = CaseWriter(database)
+    (first, _), = await asyncio.gather(writer.open(opening("t_1", "s_1")))
+    # back from the queue (already has a case), and a new ticket accepted twice at once
+    again, new, twice = await asyncio.gather(
+        writer.open(opening("t_1", "s_2")), writer.open(opening("t_2", "s_3")),
+        writer.open(opening("t_2", "s_4")))
+    assert again[0].id == first.id and again[0].session_id == "s_2" and not again[1]
+    assert new[1] and not twice[1] and twice[0].id == new[0].id
+    assert twice[0].session_id == "s_4"
+    assert len(await _cases(database)) == 2
