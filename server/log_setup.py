@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 
+import orjson
 import structlog
 
 
@@ -15,7 +16,7 @@ def configure(*, json: bool, level: int = logging.INFO) -> None:
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     renderer: structlog.types.Processor = (
-        structlog.processors.JSONRenderer(ensure_ascii=False) if json
+        structlog.processors.JSONRenderer(serializer=_json_line) if json
         else structlog.dev.ConsoleRenderer(colors=False)
     )
     structlog.configure(
@@ -26,3 +27,10 @@ def configure(*, json: bool, level: int = logging.INFO) -> None:
     )
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _json_line(event: dict[str, object], **_: object) -> str:
+    """orjson: UTF-8 (Chinese as itself), and a few times cheaper than the standard
+    library's encoder, which was most of the cost of a log line on the signaling path;
+    anything it cannot encode is logged as its ``str``."""
+    return orjson.dumps(event, default=str).decode()
