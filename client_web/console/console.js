@@ -5,9 +5,9 @@
 import "./strings.js";
 import { Connection, api } from "../lib/connection.js";
 import { $, h, showScreen, toast, countdown } from "../lib/dom.js";
-import { t, pick, getLang, setLang, serverText, translate } from "../lib/i18n.js";
+import { t, pick, serverText } from "../lib/i18n.js";
 import { CallPeer, showStream } from "../lib/peer.js";
-import { signIn, signOut, loginForm } from "../lib/staff_login.js";
+import { bootStaffPage, signOut } from "../lib/staff_login.js";
 import { OfferAlert } from "./offer_alert.js";
 import { CasePanel } from "./case_panel.js";
 
@@ -27,15 +27,10 @@ class Console {
   }
 
   async boot() {
-    translate();
-    $("#login").append(loginForm());
-    translate($("#login"));
-    $("#lang").onclick = () => {
-      setLang(getLang() === "zh" ? "en" : "zh");
-      this._relabel();
-    };
-    showScreen("boot");
-    const signed = await signIn($("#login-form"), { roles: ["clerk", "supervisor", "admin"] });
+    const signed = await bootStaffPage({
+      roles: ["clerk", "supervisor", "admin"],
+      onLanguage: () => this._relabel(),
+    });
     this.clerk = signed.clerk;
     this.csrf = signed.csrf_token;
     $("#me").textContent = `${this.clerk.display_name} · ${this.clerk.department}`;
@@ -243,14 +238,8 @@ class Console {
     if (!this.awaitingResume) await this._negotiate();
   }
 
-  async _negotiate() {
-    if (!this.peer) return;
-    try {
-      await this.peer.start();
-    } catch (err) {
-      if (err && ["not_in_session", "session_gone"].includes(err.code)) return;
-      setTimeout(() => this._negotiate(), 1000);
-    }
+  _negotiate() {
+    if (this.peer) this.peer.negotiate();
   }
 
   _mediaState(state) {

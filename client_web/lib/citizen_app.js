@@ -321,14 +321,8 @@ export class CitizenApp {
     if (!this.awaitingResume) await this._negotiate();
   }
 
-  async _negotiate() {
-    if (!this.peer) return;
-    try {
-      await this.peer.start();
-    } catch (err) {
-      if (err && (err.code === "not_in_session" || err.code === "session_gone")) return;
-      setTimeout(() => this._negotiate(), 1000);
-    }
+  _negotiate() {
+    if (this.peer) this.peer.negotiate();
   }
 
   _mediaState(state) {

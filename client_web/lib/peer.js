@@ -14,6 +14,7 @@
 
 const GATHER_TIMEOUT_MS = 3000;
 const ANSWER_TIMEOUT_MS = 10000;
+const RENEGOTIATE_AFTER_MS = 1000;
 const START_BITRATE_KBPS = 800;
 
 /** VP8 and H.264 (packetization-mode 1 only: the server's H.264 needs it), preferred order. */
@@ -129,6 +130,20 @@ export class CallPeer {
     if (generation !== this.generation || this.closed) return;
     await pc.setRemoteDescription({ type: "answer", sdp: withStartBitrate(sdp) });
     await this._keepResolution();
+  }
+
+  /**
+   * Negotiate until it works: after a failure (no answer, a refused offer) again every
+   * second, until the session is gone or this peer is closed.
+   */
+  async negotiate() {
+    if (this.closed) return;
+    try {
+      await this.start();
+    } catch (err) {
+      if (err && ["not_in_session", "session_gone"].includes(err.code)) return;
+      if (!this.closed) setTimeout(() => this.negotiate(), RENEGOTIATE_AFTER_MS);
+    }
   }
 
   /** Documents must stay sharp: drop frame rate, never resolution, under pressure. */

@@ -4,7 +4,7 @@
 
 import { api } from "./connection.js";
 import { $, h, showScreen } from "./dom.js";
-import { addStrings, t, serverText } from "./i18n.js";
+import { addStrings, t, serverText, translate, getLang, setLang } from "./i18n.js";
 
 addStrings({
   login_title: ["工作人员登录", "Staff sign-in"],
@@ -82,4 +82,21 @@ export function loginForm() {
       h("input", { id: "new-password", type: "password", autocomplete: "new-password" })),
     h("p", { id: "login-error", class: "error", role: "alert" }),
     h("button", { type: "submit", class: "primary", "data-i18n": "sign_in" }));
+}
+
+/**
+ * How every staff page starts: its strings, the login form, the language switch (which
+ * calls `onLanguage` to redraw what the page drew itself) and sign-in.
+ * Resolves with {clerk, csrf_token}.
+ */
+export async function bootStaffPage({ roles, onLanguage }) {
+  translate();
+  $("#login").append(loginForm());
+  translate($("#login"));
+  $("#lang").onclick = () => {
+    setLang(getLang() === "zh" ? "en" : "zh");
+    onLanguage();
+  };
+  showScreen("boot");
+  return signIn($("#login-form"), { roles });
 }

@@ -4,8 +4,8 @@
 
 import { Connection, api } from "../lib/connection.js";
 import { $, h, showScreen, toast } from "../lib/dom.js";
-import { addStrings, t, pick, getLang, setLang, serverText, translate } from "../lib/i18n.js";
-import { signIn, signOut, loginForm } from "../lib/staff_login.js";
+import { addStrings, t, pick, serverText } from "../lib/i18n.js";
+import { bootStaffPage, signOut } from "../lib/staff_login.js";
 import { barChart } from "../lib/charts.js";
 
 addStrings({
@@ -59,15 +59,10 @@ const FIGURES_EVERY_MS = 15000;
 
 class Board {
   async boot() {
-    translate();
-    $("#login").append(loginForm());
-    translate($("#login"));
-    $("#lang").onclick = () => {
-      setLang(getLang() === "zh" ? "en" : "zh");
-      this._render();
-    };
-    showScreen("boot");
-    const signed = await signIn($("#login-form"), { roles: ["supervisor", "admin"] });
+    const signed = await bootStaffPage({
+      roles: ["supervisor", "admin"],
+      onLanguage: () => this._render(),
+    });
     this.csrf = signed.csrf_token;
     $("#me").textContent = `${signed.clerk.display_name} · ${signed.clerk.department}`;
     $("#logout").hidden = false;
