@@ -80,7 +80,8 @@ def candidates(image: NDArray[np.uint8]) -> Candidates | None:
         support = np.concatenate([support, side_support(maps, regions)])
     if len(quads) == 0:
         return None
-    valid = support[..., 0].mean(axis=1) >= _MIN_SUPPORT
+    s = support[..., 0]
+    valid = (((s[:, 0] + s[:, 1]) + s[:, 2]) + s[:, 3]) / 4 >= _MIN_SUPPORT  # mean, by column
     if not valid.any():
         return None
     quads, support = canonical_quads(quads[valid]), support[valid]

@@ -37,8 +37,11 @@ def canonical_quads(quads: Points) -> NDArray[np.float64]:
     """N x 4 x 2 quads with one winding and the corner of least x + y first, so that the same
     outline found twice has the same corner order (for comparing candidates, not for output)."""
     q = np.asarray(quads, np.float64).reshape(-1, 4, 2)
-    x, y = q[..., 0], q[..., 1]
-    signed = np.sum(x * np.roll(y, -1, axis=1) - y * np.roll(x, -1, axis=1), axis=1)
+    x = [q[:, k, 0] for k in range(4)]  # by column: NumPy reduces slowly along an axis of 4
+    y = [q[:, k, 1] for k in range(4)]
+    signed = x[0] * y[1] - y[0] * x[1]
+    for k in range(1, 4):
+        signed = signed + (x[k] * y[(k + 1) % 4] - y[k] * x[(k + 1) % 4])
     q = np.where((signed < 0)[:, None, None], q[:, ::-1], q)
     start = np.argmin(q[..., 0] + q[..., 1], axis=1)
     idx = (start[:, None] + np.arange(4)) % 4

@@ -65,28 +65,48 @@ def edge_features(
     ``support`` is N x 4 x 2 as from ``edges.side_support``.
     """
     h, w = shape
-    inner = np.sort(support[..., 0], axis=1)
-    beyond = support[..., 1]
-    x, y = quads[..., 0], quads[..., 1]
-    area = np.abs(np.sum(x * np.roll(y, -1, axis=1) - y * np.roll(x, -1, axis=1), axis=1)) / 2
+    # Column by column (one corner or side of every quad at a time): this runs on thousands
+    # of line quads, and NumPy reduces slowly along a short axis of 4.
+    s = [support[:, k, 0] for k in range(4)]
+    low_a, high_a = np.minimum(s[0], s[1]), np.maximum(s[0], s[1])
+    low_b, high_b = np.minimum(s[2], s[3]), np.maximum(s[2], s[3])
+    first = np.minimum(low_a, low_b)  # a sorting network for four values
+    second = np.minimum(np.maximum(low_a, low_b), np.minimum(high_a, high_b))
+    third = np.maximum(np.maximum(low_a, low_b), np.minimum(high_a, high_b))
+    fourth = np.maximum(high_a, high_b)
+    b = [support[:, k, 1] for k in range(4)]
+    x = [quads[:, k, 0] for k in range(4)]
+    y = [quads[:, k, 1] for k in range(4)]
+    ex = [x[(k + 1) % 4] - x[k] for k in range(4)]
+    ey = [y[(k + 1) % 4] - y[k] for k in range(4)]
+    twice = x[0] * y[1] - y[0] * x[1]
+    for k in range(1, 4):
+        twice = twice + (x[k] * y[(k + 1) % 4] - y[k] * x[(k + 1) % 4])
+    area = np.abs(twice) / 2
     margin = np.minimum.reduce(
-        [x.min(axis=1), y.min(axis=1), w - 1 - x.max(axis=1), h - 1 - y.max(axis=1)]
+        [
+            np.minimum(np.minimum(x[0], x[1]), np.minimum(x[2], x[3])),
+            np.minimum(np.minimum(y[0], y[1]), np.minimum(y[2], y[3])),
+            w - 1 - np.maximum(np.maximum(x[0], x[1]), np.maximum(x[2], x[3])),
+            h - 1 - np.maximum(np.maximum(y[0], y[1]), np.maximum(y[2], y[3])),
+        ]
     )
-    e = np.roll(quads, -1, axis=1) - quads
-    f = np.roll(e, -1, axis=1)
-    cross = e[..., 0] * f[..., 1] - e[..., 1] * f[..., 0]
-    lengths = np.hypot(e[..., 0], e[..., 1]) * np.hypot(f[..., 0], f[..., 1])
-    sine = np.abs(cross) / np.maximum(lengths, 1e-9)
+    length = [np.hypot(ex[k], ey[k]) for k in range(4)]
+    sine = []
+    for k in range(4):
+        j = (k + 1) % 4
+        cross = ex[k] * ey[j] - ey[k] * ex[j]
+        sine.append(np.abs(cross) / np.maximum(length[k] * length[j], 1e-9))
     return np.stack(
         [
-            inner[:, 0],
-            inner[:, 1],
-            inner.mean(axis=1),
-            beyond.max(axis=1),
-            beyond.mean(axis=1),
+            first,
+            second,
+            (((first + second) + third) + fourth) / 4,
+            np.maximum(np.maximum(b[0], b[1]), np.maximum(b[2], b[3])),
+            (((b[0] + b[1]) + b[2]) + b[3]) / 4,
             np.sqrt(area / (w * h)),
             np.clip(margin / min(w, h), -0.1, 0.1) * 10,
-            sine.min(axis=1),
+            np.minimum(np.minimum(sine[0], sine[1]), np.minimum(sine[2], sine[3])),
         ],
         axis=1,
     )

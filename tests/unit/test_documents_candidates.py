@@ -1,0 +1,129 @@
+"""Candidate filtering and cheap cues, computed column by column for speed: each is checked
+against a plain statement of what it computes, and on hand-made quads."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import NDArray
+
+from media.documents.candidates import plausible
+from media.documents.detect import _distinct_best
+from media.documents.geometry import canonical_quads
+from media.documents.scoring import EDGE_FEATURES, edge_features
+
+SHAPE = (240, 320)  # h, w of a working image
+
+
+def _square(x: float, y: float, side: float) -> NDArray[np.float64]:
+    return np.array([[x, y], [x + side, y], [x + side, y + side], [x, y + side]], np.float64)
+
+
+def _cross(a: NDArray[np.float64], b: NDArray[np.float64]) -> float:
+    return float(a[0] * b[1] - a[1] * b[0])
+
+
+def _random_quads(count: int, seed: int) -> NDArray[np.float64]:
+    rng = np.random.default_rng(seed)
+    return rng.uniform([-30, -30], [350, 270], (count, 4, 2))
+
+
+def _plain_plausible(q: NDArray[np.float64], shape: tuple[int, int]) -> bool:
+    """One quad at a time, the conditions as the docstring of ``plausible`` states them."""
+    h, w = shape
+    margin = 0.03 * max(w, h)
+    if not all(-margin < x < w + margin and -margin < y < h + margin for x, y in q):
+        return False
+    sides = [q[(k + 1) % 4] - q[k] for k in range(4)]
+    turns = [_cross(sides[k], sides[(k + 1) % 4]) for k in range(4)]
+    if not (all(t > 0 for t in turns) or all(t < 0 for t in turns)):
+        return False
+    lengths = [math.hypot(*s) for s in sides]
+    for k in range(4):
+        if abs(turns[k]) / max(lengths[k] * lengths[(k + 1) % 4], 1e-9) <= math.sin(
+            math.radians(28)
+        ):
+            return False
+    if min(lengths) <= 0.06 * min(w, h):
+        return False
+    area = abs(sum(_cross(q[k], q[(k + 1) % 4]) for k in range(4))) / 2
+    return area > 0.03 * w * h
+
+
+def test_plausible_matches_a_quad_by_quad_statement() -> None:
+    quads = _random_quads(3000, 1)
+    quads[:50] = _square(40, 40, 120) + np.random.default_rng(2).normal(0, 8, (50, 4, 2))
+    got = plausible(quads, SHAPE)
+    expected = np.array([_plain_plausible(q, SHAPE) for q in quads])
+    assert got.sum() > 20  # the random set holds both kinds
+    assert np.array_equal(got, expected)
+
+
+def test_plausible_rejects_concave_tiny_needle_and_outside_quads() -> None:
+    good = _square(60, 40, 150)
+    concave = good.copy()
+    concave[2] = [120, 100]  # the bottom-right corner pushed inside
+    tiny = _square(10, 10, 12)
+    needle = np.array([[20, 100], [300, 100], [300, 180], [40, 108]], np.float64)  # 22 deg at 0
+    outside = _square(200, 40, 150)  # runs 30 px past the right edge (margin is 9.6)
+    got = plausible(np.stack([good, concave, tiny, needle, outside]), SHAPE)
+    assert got.tolist() == [True, False, False, False, False]
+
+
+def _plain_edge_features(
+    quads: NDArray[np.float64], support: NDArray[np.float64], shape: tuple[int, int]
+) -> NDArray[np.float64]:
+    h, w = shape
+    out = []
+    for q, s in zip(quads, support, strict=True):
+        inner = sorted(s[:, 0])
+        x, y = q[:, 0], q[:, 1]
+        area = abs(sum(x[k] * y[(k + 1) % 4] - y[k] * x[(k + 1) % 4] for k in range(4))) / 2
+        margin = min(x.min(), y.min(), w - 1 - x.max(), h - 1 - y.max())
+        sides = [q[(k + 1) % 4] - q[k] for k in range(4)]
+        sines = [
+            abs(_cross(sides[k], sides[(k + 1) % 4]))
+            / max(math.hypot(*sides[k]) * math.hypot(*sides[(k + 1) % 4]), 1e-9)
+            for k in range(4)
+        ]
+        out.append(
+            [
+                inner[0],
+                inner[1],
+                sum(inner) / 4,
+                s[:, 1].max(),
+                s[:, 1].mean(),
+                math.sqrt(area / (w * h)),
+                min(max(margin / min(w, h), -0.1), 0.1) * 10,
+                min(sines),
+            ]
+        )
+    return np.array(out)
+
+
+def test_edge_features_match_a_quad_by_quad_statement() -> None:
+    quads = _random_quads(400, 3)
+    rng = np.random.default_rng(4)
+    support = rng.uniform(0, 1, (400, 4, 2))
+    support[::4, 2, 0] = support[::4, 0, 0]  # ties in the sorted support
+    got = edge_features(quads, support, SHAPE)
+    assert got.shape == (400, len(EDGE_FEATURES))
+    np.testing.assert_allclose(got, _plain_edge_features(quads, support, SHAPE), atol=1e-12)
+
+
+def test_canonical_quads_start_at_least_x_plus_y_with_one_winding() -> None:
+    square = _square(50, 30, 100)
+    turned = np.roll(square[::-1], 2, axis=0)  # the other winding, another start
+    out = canonical_quads(np.stack([square, turned]))
+    assert np.array_equal(out[0], square)
+    assert np.array_equal(out[1], square)
+
+
+def test_distinct_best_keeps_the_best_of_near_duplicates() -> None:
+    base = _square(50, 30, 100)
+    quads = np.stack([base, base + 1.0, base + 40.0, base + 2.5, base - 41.0])
+    scores = np.array([1.0, 3.0, 2.0, 0.5, 0.1])
+    # 3 % of a 100 px quad is 3 px: quads 0, 1 and 3 are one outline, best scored is 1.
+    assert _distinct_best(quads, scores, 10) == [1, 2, 4]
+    assert _distinct_best(quads, scores, 2) == [1, 2]
