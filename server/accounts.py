@@ -184,12 +184,13 @@ async def authenticate(
             sa.update(clerks).where(clerks.c.id == row.id, sa.or_(
                 clerks.c.locked_until.is_(None), clerks.c.locked_until <= now))
             .values(**values))
-        if result.rowcount == 0:
+        error: Exception | None = None
+        if result.rowcount == 0:  # locked meanwhile, or the account is gone
             locked = await conn.scalar(sa.select(clerks.c.locked_until)
                                        .where(clerks.c.id == row.id))
-            error = _locked(locked) if locked is not None else None
+            error = _locked(locked) if locked is not None else NotAuthenticated(
+                "用户名或密码错误", "wrong username or password", code="invalid_credentials")
         else:
-            error = None
             await audit.record(conn, actor=f"clerk:{username}", role=row.role, action="login",
                                object_type="clerk", object_id=str(row.id),
                                outcome="success", ip=ip)
