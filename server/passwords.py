@@ -67,6 +67,8 @@ def generate_password(length: int = 14) -> str:
     letters only, and a generated password must never be refused by the
     server that generated it.
     """
+    if length < MIN_LENGTH:
+        raise ValueError(f"a generated password needs at least {MIN_LENGTH} characters")
     while True:
         password = "".join(secrets.choice(_ALPHABET) for _ in range(length))
         if check_strength(password) is None:

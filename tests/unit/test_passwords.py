@@ -1,3 +1,5 @@
+import pytest
+
 from server.passwords import (
     MIN_LENGTH,
     check_strength,
@@ -28,3 +30,9 @@ def test_hash_round_trip_and_unknown_user() -> None:
     assert verify_password(stored, "abcdef123456")
     assert not verify_password(stored, "abcdef123457")
     assert not verify_password(None, "abcdef123456")
+
+
+def test_a_password_too_short_to_pass_is_never_generated() -> None:
+    with pytest.raises(ValueError):
+        generate_password(MIN_LENGTH - 1)
+    assert check_strength(generate_password(MIN_LENGTH)) is None
