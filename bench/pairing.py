@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/pairing.py [--citizens 1000] [--clerks 100] [--rate 100]
                                       [--duration 20] [--nodes 1] [--backlog N]
-                                      [--profile DIR]
+                                      [--profile DIR] [--records FILE]
 
 Everything runs on 127.0.0.1 in separate processes: the server, 2 citizen processes and
 1 clerk process (one asyncio loop each, websocket transport, no reconnection).
