@@ -19,6 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
+import select
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -75,7 +79,9 @@ class CapturePool:
         if self._executor is None:
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(PRELOAD)
-            self._executor = ProcessPoolExecutor(self.workers, mp_context=context)
+            self._executor = ProcessPoolExecutor(self.workers, mp_context=context,
+                                                 initializer=exit_with,
+                                                 initargs=(os.getpid(),))
         return self._executor
 
     async def warm(self) -> None:
@@ -130,6 +136,49 @@ async def _submit(executor: ProcessPoolExecutor, job: Any) -> Any:
     server's event loop stalled 0.2-0.35 s per worker at start)."""
     future = await asyncio.to_thread(executor.submit, job)
     return await asyncio.wrap_future(future)
+
+
+def exit_with(server_pid: int) -> None:
+    """Runs first in each worker: end this worker when the server process ends.
+
+    A worker's parent is the forkserver, not the server, and it waits on a queue whose
+    writing end it holds itself: when the server is killed (SIGKILL, the OOM killer) the
+    workers wait for ever, and they hold the forkserver's liveness pipe open, so it stays
+    too, with the libraries it preloaded. Every crash left three such processes behind.
+    A thread waits on a pidfd of the server (no polling) and ends the worker when the
+    server is gone; the forkserver then sees its pipe close and ends as well.
+    """
+    try:
+        pidfd = os.pidfd_open(server_pid)
+    except (AttributeError, OSError):  # not Linux >= 5.3, or the server is gone already
+        if not _alive(server_pid):
+            os._exit(0)
+        threading.Thread(target=_poll_server, args=(server_pid,), daemon=True,
+                         name="exit-with-server").start()
+        return
+    threading.Thread(target=_wait_server, args=(pidfd,), daemon=True,
+                     name="exit-with-server").start()
+
+
+def _wait_server(pidfd: int) -> None:
+    select.select([pidfd], [], [])  # readable once the process has exited
+    os._exit(0)
+
+
+def _poll_server(server_pid: int) -> None:
+    while _alive(server_pid):
+        time.sleep(2.0)
+    os._exit(0)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _ready() -> bool:

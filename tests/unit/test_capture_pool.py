@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import subprocess
+import sys
+import time
 from functools import partial
+from pathlib import Path
 
 import pytest
 
@@ -58,3 +62,53 @@ async def test_warm_starts_every_worker_before_the_first_capture() -> None:
         assert {p.pid for p in multiprocessing.active_children()} - before == started
     finally:
         await pool.close()
+
+
+_KILLED_SERVER = """
+import asyncio
+from multiprocessing import forkserver
+
+from server.capture_pool import CapturePool
+
+
+async def main() -> None:
+    pool = CapturePool(2)
+    await pool.warm()
+    pids = [*pool._executor._processes, forkserver._forkserver._forkserver_pid]
+    print("PIDS", *pids, flush=True)
+    await asyncio.sleep(600)
+
+asyncio.run(main())
+"""
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie waiting for a reaper."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_workers_and_forkserver_end_when_the_server_is_killed() -> None:
+    """SIGKILL gives the server no chance to shut its pool down; its workers and the
+    forkserver must not live on (each crash used to leave three processes behind)."""
+    repo = Path(__file__).resolve().parents[2]
+    server = subprocess.Popen([sys.executable, "-c", _KILLED_SERVER], cwd=repo,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None
+        line = ""
+        while not line.startswith("PIDS"):  # log lines come first
+            line = server.stdout.readline()
+            assert line, "the server ended before its pool was ready"
+        pids = [int(p) for p in line.split()[1:]]
+        assert len(pids) == 3 and all(_running(p) for p in pids)
+    finally:
+        server.kill()
+        server.wait()
+    deadline = time.monotonic() + 60  # a liveness bound, not a timing claim
+    while any(_running(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [p for p in pids if _running(p)] == []
