@@ -1,16 +1,25 @@
-"""Opening many cases in one transaction with a fixed number of statements.
+"""Opening cases: one at a time (a page asking for its case) or many in one transaction
+with a fixed number of statements (the queue's accepts, through ``case_writer``).
 
-The queue opens a case per accepted offer. One by one, an opening is five statements,
-and each statement is a round trip through the database driver's thread that waits for
-a turn of a busy event loop: at 100 accepts/s the openings fell seconds behind. Here a
-batch of openings costs six statements whatever its size: the tickets' existing cases,
+Each statement is a round trip through the database driver's thread that waits for a
+turn of a busy event loop: opened one by one at 100 accepts/s, cases fell seconds
+behind. A batch costs six statements whatever its size: the tickets' existing cases,
 the serving clerks' departments, one counter increment per number scope, and one
 multi-row insert each for the cases (with ``RETURNING``), their audit lines and their
-checklist slots. Numbers are consecutive in request order, as one by one.
+checklist slots. A single opening is a batch of one.
 
-A request whose ticket already has a case (a ticket back from the queue, accepted
-again), or whose ticket comes up twice in the batch, takes ``case_store.open_case_in``
-after the others, in order, so it follows the case to its new session as before.
+Two things need care on both databases:
+
+* **Case numbers** come from ``case_counters``, one row per prefix and year, incremented
+  by an upsert with ``RETURNING`` in the transaction that inserts the cases: PostgreSQL
+  holds the row lock until commit, SQLite its single writer lock, so two openings never
+  get one number and a rolled-back opening gives its numbers back (no gaps). Numbers are
+  consecutive in request order.
+* **One case per ticket**: ``ticket_id`` is unique. Two openers racing (the accept hook
+  and a page asking for the case, or two nodes) both try; the loser's insert fails and
+  ``open_case`` reads the winner's case in a new transaction. A request whose ticket
+  already has a case (a ticket back from the queue, accepted again), or comes up twice
+  in a batch, follows that case to its new session, after the inserts, in order.
 """
 
 from __future__ import annotations
@@ -28,7 +37,7 @@ from server.case_records import CaseRecord
 from server.cases import CaseStatus, format_number, number_scope, slots_for
 from server.catalogue_records import Matter
 from server.storage import tables
-from server.storage.database import upsert_insert
+from server.storage.database import Database, upsert_insert
 from server.storage.types import utcnow
 
 C = tables.cases
@@ -44,6 +53,19 @@ class Opening:
     owner: str
     clerk: str
     prefix: str
+
+
+async def open_case(db: Database, opening: Opening) -> tuple[CaseRecord, bool]:
+    """The ticket's case, opened if it has none; ``True`` when this call opened it."""
+    for attempt in range(2):
+        try:
+            async with db.begin() as conn:
+                (result,) = await open_cases_in(conn, [opening])
+                return result
+        except sa.exc.IntegrityError:
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
 
 
 async def open_cases_in(conn: AsyncConnection,
@@ -66,9 +88,10 @@ async def open_cases_in(conn: AsyncConnection,
             results[index] = (case, True)
     for index in later:
         o = openings[index]
-        results[index] = await case_store.open_case_in(
-            conn, ticket_id=o.ticket_id, session_id=o.session_id, matter=o.matter,
-            channel=o.channel, hut_id=o.hut_id, owner=o.owner, clerk=o.clerk, prefix=o.prefix)
+        found = await case_store.case_of_ticket(conn, o.ticket_id)
+        assert found is not None  # it was there, or an earlier request of the batch made it
+        results[index] = (await case_store.follow_session(conn, found, o.session_id, o.clerk),
+                          False)
     assert all(r is not None for r in results)
     return [r for r in results if r is not None]
 

@@ -1,16 +1,8 @@
-"""Cases in the database: open, read, change, attach documents. SQLAlchemy Core, async.
+"""Cases in the database: read, change, attach documents. SQLAlchemy Core, async.
 
 Functions take a connection inside the caller's transaction, so a change and its audit
-line commit together. Two things need care on both databases:
-
-* **Case numbers** come from ``case_counters``, one row per prefix and year. The row is
-  created if missing (insert-or-ignore) and incremented with ``UPDATE ... RETURNING`` in
-  the transaction that inserts the case: PostgreSQL holds the row lock until commit,
-  SQLite its single writer lock, so two openings never get one number and a rolled-back
-  opening gives its number back (no gaps).
-* **One case per ticket**: ``ticket_id`` is unique. Two openers racing (the accept hook
-  and a page asking for the case) both try; the loser's insert fails and it reads the
-  winner's case.
+line commit together. Opening a case (numbers, one case per ticket) is
+``server.case_openings``.
 """
 
 from __future__ import annotations
@@ -26,18 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from server import audit
 from server.case_records import CaseRecord, DocumentRecord
 from server.cases import (
-    CaseStatus,
     SlotSpec,
     SlotState,
     checklist,
-    format_number,
-    number_scope,
-    slots_for,
 )
-from server.catalogue_records import Matter
 from server.storage import tables
 from server.storage.blobs import BlobRef, register_blob
-from server.storage.database import Database, upsert_insert
 from server.storage.types import utcnow
 
 C, S, D, K = tables.cases, tables.case_slots, tables.case_documents, tables.case_upload_keys
@@ -47,77 +33,13 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(8)}"
 
 
-async def next_number(conn: AsyncConnection, scope: str) -> str:
-    """The scope's next number, in one statement: insert 1, or add 1 to the row there."""
-    counters = tables.case_counters
-    insert = upsert_insert(conn, counters).values(scope=scope, last=1)
-    result = await conn.execute(
-        insert.on_conflict_do_update(index_elements=[counters.c.scope],
-                                     set_={"last": counters.c.last + 1})
-        .returning(counters.c.last))
-    return format_number(scope, int(result.scalar_one()))
-
-
-async def open_case(db: Database, *, ticket_id: str, session_id: str, matter: Matter,
-                    channel: str, hut_id: str | None, owner: str, clerk: str,
-                    prefix: str) -> tuple[CaseRecord, bool]:
-    """The ticket's case, opened if it has none; ``True`` when this call opened it. A case
-    whose ticket came back from the queue moves to the new session and clerk."""
-    for attempt in range(2):
-        try:
-            async with db.begin() as conn:
-                return await open_case_in(conn, ticket_id=ticket_id, session_id=session_id,
-                                          matter=matter, channel=channel, hut_id=hut_id,
-                                          owner=owner, clerk=clerk, prefix=prefix)
-        except sa.exc.IntegrityError:
-            if attempt:
-                raise
-    raise AssertionError("unreachable")
-
-
-async def open_case_in(conn: AsyncConnection, *, ticket_id: str, session_id: str,
-                       matter: Matter, channel: str, hut_id: str | None, owner: str,
-                       clerk: str, prefix: str) -> tuple[CaseRecord, bool]:
-    """``open_case`` inside the caller's transaction (``IntegrityError`` when another
-    opener of the same ticket won: retry in a new transaction)."""
-    existing = await _case_where(conn, C.c.ticket_id == ticket_id)
-    if existing is not None:
-        return await _follow_session(conn, existing, session_id, clerk), False
-    return await _insert_case(conn, ticket_id, session_id, matter, channel, hut_id, owner,
-                              clerk, prefix), True
-
-
 def _department_query(clerk: str) -> sa.Select[tuple[Any]]:
     return sa.select(tables.clerks.c.department).where(tables.clerks.c.username == clerk)
 
 
-async def _insert_case(conn: AsyncConnection, ticket_id: str, session_id: str, matter: Matter,
-                       channel: str, hut_id: str | None, owner: str, clerk: str,
-                       prefix: str) -> CaseRecord:
-    now = utcnow()
-    case_id = new_id("c")
-    number = await next_number(conn, number_scope(prefix, now))
-    row = (await conn.execute(sa.insert(C).values(
-        id=case_id, number=number, ticket_id=ticket_id, session_id=session_id,
-        matter=matter.code, department=_department_query(clerk).scalar_subquery(),
-        channel=channel, hut_id=hut_id, owner=owner, clerk=clerk,
-        status=str(CaseStatus.DRAFT), created_at=now, updated_at=now)
-        .returning(*C.c))).mappings().one()
-    await audit.record(conn, actor=f"clerk:{clerk}", role="clerk", action="case.open",
-                       object_type="case", object_id=number, outcome="success",
-                       detail={"session_id": session_id, "ticket_id": ticket_id,
-                               "matter": matter.code})
-    slots = slots_for(matter)
-    if slots:
-        await conn.execute(sa.insert(S), [
-            {"case_id": case_id, "key": s.key, "position": s.position, "kind": s.kind,
-             "required": s.required, "name_zh": s.name_zh, "name_en": s.name_en,
-             "aspect_ratio": s.aspect_ratio} for s in slots])
-    return CaseRecord.from_row(row)
-
-
-async def _follow_session(conn: AsyncConnection, case: CaseRecord, session_id: str,
-                          clerk: str) -> CaseRecord:
+async def follow_session(conn: AsyncConnection, case: CaseRecord, session_id: str,
+                         clerk: str) -> CaseRecord:
+    """Move a case whose ticket came back from the queue to its new session and clerk."""
     if case.session_id == session_id:
         return case
     await conn.execute(sa.update(C).where(C.c.id == case.id).values(
@@ -151,6 +73,10 @@ async def lock_case(conn: AsyncConnection, case_id: str) -> CaseRecord | None:
 
 async def case_of_session(conn: AsyncConnection, session_id: str) -> CaseRecord | None:
     return await _case_where(conn, C.c.session_id == session_id)
+
+
+async def case_of_ticket(conn: AsyncConnection, ticket_id: str) -> CaseRecord | None:
+    return await _case_where(conn, C.c.ticket_id == ticket_id)
 
 
 async def list_cases(conn: AsyncConnection, *, clerk: str | None = None,
@@ -214,11 +140,6 @@ async def set_waiver(conn: AsyncConnection, case_id: str, key: str, reason: str 
                                "waived_at": utcnow()})
     await conn.execute(sa.update(S).where(S.c.case_id == case_id, S.c.key == key)
                        .values(**values))
-
-
-async def session_ended(conn: AsyncConnection, session_id: str, at: datetime) -> None:
-    await conn.execute(sa.update(C).where(C.c.session_id == session_id)
-                       .values(session_ended_at=at))
 
 
 async def upload_key(conn: AsyncConnection, case_id: str, key: str) -> tuple[str, str] | None:

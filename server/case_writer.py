@@ -27,7 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 import structlog
 
-from server.case_openings import Opening, open_cases_in, sessions_ended_in
+from server.case_openings import Opening, open_case, open_cases_in, sessions_ended_in
 from server.case_records import CaseRecord
 from server.storage.database import Database
 
@@ -85,25 +85,26 @@ class CaseWriter:
         try:
             results = await self._transaction([request for request, _ in batch])
         except Exception as exc:
-            if len(batch) == 1:
-                request, future = batch[0]
-                if isinstance(exc, sa.exc.IntegrityError) and isinstance(request, Opening):
-                    try:  # lost a race with another opener: its case is there now
-                        results = await self._transaction([request])
-                    except Exception as again:
-                        _settle(future, error=again)
-                        return
-                    _settle(future, result=results[0])
-                    return
-                log.error("case.write_failed", request=type(request).__name__,
-                          session=request.session_id, error=str(exc))
-                _settle(future, error=exc)
-                return
-            for one in batch:  # find the one that failed: each alone
-                await self._write([one])
+            if len(batch) > 1:
+                for one in batch:  # find the one that failed: each alone
+                    await self._write([one])
+            else:
+                await self._failed_alone(*batch[0], exc)
             return
         for (_, future), result in zip(batch, results, strict=True):
             _settle(future, result=result)
+
+    async def _failed_alone(self, request: Request, future: asyncio.Future[Any],
+                            exc: Exception) -> None:
+        if isinstance(exc, sa.exc.IntegrityError) and isinstance(request, Opening):
+            try:  # lost a race with another opener: open_case reads its case
+                _settle(future, result=await open_case(self.db, request))
+                return
+            except Exception as again:
+                exc = again
+        log.error("case.write_failed", request=type(request).__name__,
+                  session=request.session_id, error=str(exc))
+        _settle(future, error=exc)
 
     async def _transaction(self, requests: list[Request]) -> list[Any]:
         """Openings first (in order), then session ends: an end is only ever asked after

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from server import app_keys, audit, case_store
 from server.case_access import Need, case_not_found
 from server.case_http import CASE_ROLES, CaseContext, check, load_case, locked, record, tell
+from server.case_openings import Opening, open_case
 from server.case_recordings import case_recordings
 from server.case_records import CaseRecord
 from server.case_views import case_detail, case_summary
@@ -110,12 +111,12 @@ async def session_case(request: web.Request) -> web.Response:
         or (not principal.is_staff and ticket.owner == principal.subject))
     if participant and session is not None and ticket is not None \
             and session.state in LIVE_SESSION:
-        case, _ = await case_store.open_case(
-            app[app_keys.DB], ticket_id=ticket.ticket.id, session_id=session_id,
+        case, _ = await open_case(app[app_keys.DB], Opening(
+            ticket_id=ticket.ticket.id, session_id=session_id,
             matter=app[app_keys.KIOSK_CONFIG].matter(ticket.ticket.matter),
             channel=str(ticket.ticket.channel), hut_id=ticket.ticket.hut_id,
             owner=ticket.owner, clerk=session.clerk_id,
-            prefix=app[app_keys.SETTINGS].case_number_prefix)
+            prefix=app[app_keys.SETTINGS].case_number_prefix))
     else:
         async with app[app_keys.DB].connect() as conn:
             found = await case_store.case_of_session(conn, session_id)

@@ -21,8 +21,8 @@ import aiohttp
 import pytest
 import sqlalchemy as sa
 
-from server import case_store
 from server.accounts import ClerkSpec, create_clerk
+from server.case_openings import Opening, open_case
 from server.catalogue_loader import load_kiosk_config
 from server.settings import DEFAULT_CONFIG_DIR
 from server.storage import tables
@@ -120,10 +120,10 @@ async def prepare(data_dir: Path) -> str:
             await create_clerk(conn, ClerkSpec("wangli", "王丽", "APR", "clerk", ("*",),
                                                ("370500",)), PASSWORD, must_change=False)
         config = load_kiosk_config(DEFAULT_CONFIG_DIR)
-        case, _ = await case_store.open_case(
-            db, ticket_id="t_crash", session_id="s_crash",
+        case, _ = await open_case(db, Opening(
+            ticket_id="t_crash", session_id="s_crash",
             matter=config.matter("EDU-TQ-CONFIRM"), channel="kiosk", hut_id="dy-hall-01",
-            owner="kiosk:kd_crash", clerk="wangli", prefix="DY")
+            owner="kiosk:kd_crash", clerk="wangli", prefix="DY"))
         return case.id
     finally:
         await db.close()

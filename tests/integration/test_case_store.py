@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from server import case_store
+from server.case_openings import Opening, open_case, sessions_ended_in
 from server.case_records import CaseRecord
 from server.cases import number_scope
 from server.catalogue_loader import load_kiosk_config
@@ -25,9 +26,9 @@ TEACHER = CONFIG.matter("EDU-TQ-CONFIRM")
 
 async def open_for(db: Database, ticket: str, session: str = "s_1", clerk: str = "wangli",
                    ) -> tuple[CaseRecord, bool]:
-    return await case_store.open_case(
-        db, ticket_id=ticket, session_id=session, matter=TEACHER, channel="kiosk",
-        hut_id="dy-hall-01", owner="kiosk:kd1", clerk=clerk, prefix="DY")
+    return await open_case(db, Opening(
+        ticket_id=ticket, session_id=session, matter=TEACHER, channel="kiosk",
+        hut_id="dy-hall-01", owner="kiosk:kd1", clerk=clerk, prefix="DY"))
 
 
 async def test_concurrent_openings_get_distinct_consecutive_numbers(database: Database) -> None:
@@ -50,7 +51,7 @@ async def test_one_case_per_ticket_even_when_openers_race(database: Database) ->
 async def test_a_requeued_ticket_keeps_its_case_under_the_next_clerk(database: Database) -> None:
     first, _ = await open_for(database, "t_1", "s_1", "wangli")
     async with database.begin() as conn:
-        await case_store.session_ended(conn, "s_1", utcnow())
+        await sessions_ended_in(conn, [("s_1", utcnow())])
     again, created = await open_for(database, "t_1", "s_2", "zhaoqiang")
     assert not created
     assert (again.id, again.number) == (first.id, first.number)
