@@ -8,11 +8,12 @@ go through the same inbox, so a clerk never does two things at once.
 
 Recorded: when each ``offer`` arrived (per ``ticket_id``), and for "available again ->
 next offer" the instant the clerk released itself and the arrival of its next offer
-(also from the ``presence: available`` event, which the server sends just before it
-runs the dispatcher, so that gap is the dispatcher's time).
+(also from the moment the clerk was told "available" — a ``presence`` event, or the
+``presence`` of ``session.ended`` — which the server sends just before it runs the
+dispatcher, so that gap is the dispatcher's time).
 The release instant is the send time of the request that made the clerk available:
-``wrapup.done`` when its ack was ok, else ``session.end`` (with a zero wrap-up the server
-ends wrap-up itself right after ``session.end``), or ``presence.set`` when coming back
+``wrapup.done`` when its ack was ok, else ``session.end`` (with a zero wrap-up the
+clerk's ``session.ended`` already says "available"), or ``presence.set`` when coming back
 from a break. Whether tickets were waiting at that instant is decided by the parent
 from the citizens' records.
 """
@@ -51,15 +52,26 @@ class BenchClerk:
         self.served = 0
         client.on("offer", self._on_offer, namespace=NAMESPACE)
         client.on("presence", self._on_presence, namespace=NAMESPACE)
+        client.on("session.started", self._on_step, namespace=NAMESPACE)
+        client.on("session.ended", self._on_step, namespace=NAMESPACE)
 
     def _on_offer(self, data: dict[str, Any]) -> None:
         received = time.monotonic()
         self.offers.append((data["ticket_id"], received, self.name))
+        self._set_presence(data["presence"])
         self.inbox.put_nowait(("offer", received, data))
 
     def _on_presence(self, data: dict[str, Any]) -> None:
-        self.presence = data["state"]
-        if self.presence == "available":
+        self._set_presence(data["state"])
+
+    def _on_step(self, data: dict[str, Any]) -> None:
+        """A step of the call carries the clerk's new state (docs/protocol.md)."""
+        if "presence" in data:
+            self._set_presence(data["presence"])
+
+    def _set_presence(self, state: str) -> None:
+        self.presence = state
+        if state == "available":
             self.available_at = time.monotonic()
 
     async def call(self, event: str, data: dict[str, Any]) -> dict[str, Any]:

@@ -185,8 +185,13 @@ class QueueService:
         return record
 
     async def _move(self, record: ClerkRecord, new: PresenceState, reason: str,
-                    *, miss: MissReason | None = None, **changes: Any) -> ClerkRecord:
-        """The one place a clerk's presence changes: validate, persist, log, tell them."""
+                    *, miss: MissReason | None = None, tell: bool = True,
+                    **changes: Any) -> ClerkRecord:
+        """The one place a clerk's presence changes: validate, persist, log, tell them.
+
+        ``tell=False`` when the caller's own event to the clerk (``session.started``,
+        ``session.ended``) carries the new state as ``presence``: one message instead of
+        two for every step of a call (docs/protocol.md, "Presence")."""
         presence = record.presence(self.timings.miss_limit)
         now = self.clock()
         event = (presence.miss(miss, now=now) if miss is not None
@@ -196,8 +201,9 @@ class QueueService:
         self.journal.presence(event)
         log.info("clerk.presence", clerk=record.id, transition=f"{event.old} -> {event.new}",
                  reason=event.reason)
-        await self.notifier.send(clerk_key(record.id), "presence",
-                                 {"state": str(record.state), "reason": event.reason})
+        if tell:
+            await self.notifier.send(clerk_key(record.id), "presence",
+                                     {"state": str(record.state), "reason": event.reason})
         return record
 
     # ---- citizens ----------------------------------------------------------------
@@ -344,11 +350,9 @@ class QueueService:
         self.journal.presence(event)
         self.journal.session(session, None, ticket.matter)
         log.info("offer.made", session=session.session_id, ticket=ticket.id, clerk=clerk.id)
-        await self.notifier.send(clerk_key(clerk.id), "presence",
-                                 {"state": str(P.OFFERED), "reason": "offer"})
-        await self.notifier.send(clerk_key(clerk.id), "offer",
-                                 self.views.offer(session, record, now,
-                                                  self.timings.offer_timeout))
+        await self.notifier.send(clerk_key(clerk.id), "offer", {
+            **self.views.offer(session, record, now, self.timings.offer_timeout),
+            "presence": str(P.OFFERED)})
         await self.notifier.send(record.owner, "queue.update",
                                  {"ticket_id": ticket.id, "state": "offered"})
         self._sent.pop(ticket.id, None)
@@ -381,7 +385,8 @@ class QueueService:
                 self.journal.session(session, event, record.ticket.matter)
             await self.store.put_session(session)
             clerk = await self._move(await self._clerk(clerk_id), P.BUSY, "accepted",
-                                     offer_id=None, session_id=session.session_id)
+                                     tell=False, offer_id=None,
+                                     session_id=session.session_id)
             self._sent.pop(record.ticket.id, None)
             await self.store.reset_events(clerk_key(clerk_id))
             await self.store.reset_events(record.owner)
@@ -389,7 +394,7 @@ class QueueService:
             if self.media is not None:
                 started["media_node"] = self.node.view()
             await self._send_numbered(clerk_key(clerk_id), "session.started",
-                                      {**started, "role": "clerk"})
+                                      {**started, "role": "clerk", "presence": str(P.BUSY)})
             await self._send_numbered(record.owner, "session.started",
                                       {**started, "role": "citizen"})
             if self.cases is not None:
@@ -490,18 +495,31 @@ class QueueService:
         if self.cases is not None:
             self.timers.background(f"case-end:{session.session_id}", partial(
                 self.cases.session_ended, session_id=session.session_id, at=now))
-        for party in (clerk_key(session.clerk_id), record.owner):
+        clerk_ended = {**ended, **await self._after_call(session.clerk_id)}
+        for party, data in ((clerk_key(session.clerk_id), clerk_ended),
+                            (record.owner, ended)):
             self.timers.cancel(f"grace:{party}")
-            await self._send_numbered(party, "session.ended", ended)
-        clerk = await self.store.get_clerk(session.clerk_id)
-        if clerk is not None and clerk.state is P.BUSY:
-            await self._move(clerk, P.WRAP_UP, "session_ended", session_id=None)
-            clerk_id = clerk.id
-            self.timers.schedule(f"wrapup:{clerk_id}", self.timings.wrap_up,
-                                 lambda: self._end_wrap_up(clerk_id, "wrap_up_elapsed"))
-            await self.notifier.send(clerk_key(clerk_id), "wrapup",
-                                     {"seconds": self.timings.wrap_up})
+            await self._send_numbered(party, "session.ended", data)
+        if clerk_ended.get("presence") == str(P.AVAILABLE):
+            await self._dispatch()
         self._positions_soon()
+
+    async def _after_call(self, clerk_id: str) -> dict[str, Any]:
+        """Move a busy clerk on after their call: to wrap-up (ended by a timer or by
+        ``wrapup.done``), or straight to available when wrap-up is configured as zero.
+        Returns the ``presence`` (and ``wrap_up_s``) that ``session.ended`` tells them."""
+        clerk = await self.store.get_clerk(clerk_id)
+        if clerk is None or clerk.state is not P.BUSY:
+            return {}
+        clerk = await self._move(clerk, P.WRAP_UP, "session_ended", tell=False,
+                                 session_id=None)
+        seconds = self.timings.wrap_up
+        if seconds <= 0:
+            await self._move(clerk, P.AVAILABLE, "wrap_up_elapsed", tell=False)
+            return {"presence": str(P.AVAILABLE), "wrap_up_s": 0}
+        self.timers.schedule(f"wrapup:{clerk_id}", seconds,
+                             lambda: self._end_wrap_up(clerk_id, "wrap_up_elapsed"))
+        return {"presence": str(P.WRAP_UP), "wrap_up_s": seconds}
 
     async def _clerk_lost(self, clerk_id: str) -> None:
         """The clerk stayed away past the grace period: the citizen goes back to the head

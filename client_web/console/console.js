@@ -80,21 +80,33 @@ class Console {
     c.on("refused", ({ code }) => {
       if (code === "session_expired" || code === "not_authenticated") location.reload();
     });
+    // A step of a call carries the clerk's new state as `presence` (one message, not two);
+    // every other change of state comes as a `presence` event.
     c.on("presence", ({ state }) => this._presence(state));
-    c.on("offer", (offer) => this._offered(offer));
+    c.on("offer", (offer) => {
+      this._offered(offer);
+      if (offer.presence) this._presence(offer.presence);
+    });
     c.on("offer.withdrawn", (data) => {
       if (this.offer && this.offer.offer_id === data.offer_id) {
         this._clearOffer();
         toast(t("offer_gone"));
       }
     });
-    c.on("session.started", (data) => this._startCall(data));
+    c.on("session.started", (data) => {
+      if (data.presence) this._presence(data.presence);
+      this._startCall(data);
+    });
     c.on("session.state", (data) => {
       if (this.session && data.session_id === this.session.session_id) this._callState(data.state === "active" ? "call_active" : "call_connecting");
     });
-    c.on("session.ended", (data) => this._ended(data));
+    c.on("session.ended", (data) => {
+      this._ended(data);
+      if (!data.presence) return;
+      this._presence(data.presence);
+      if (data.presence === "wrap_up") this._wrapup(data.wrap_up_s);
+    });
     c.on("media.failed", () => this._negotiate());
-    c.on("wrapup", ({ seconds }) => this._wrapup(seconds));
     c.on("queue.overview", ({ queues }) => this._overview(queues));
     c.on("case.document", (data) => this.cases.documentAdded(data));
     c.on("capture.reply", (data) => this.cases.captureReply(data));

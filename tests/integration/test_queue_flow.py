@@ -53,6 +53,7 @@ async def test_join_offer_accept_signal_complete_and_wrap_up(server: TestServer)
     assert offer["ticket_id"] == ticket["ticket_id"]
     assert offer["matter"]["code"] == TEACHER
     assert offer["hut"]["id"] == "dy-hall-01"
+    assert offer["presence"] == "offered"
     assert (await kiosk.until("queue.update", lambda d: d["state"] == "offered"))
 
     accepted = await clerk.ok("offer.accept", {"offer_id": offer["offer_id"]})
@@ -61,6 +62,8 @@ async def test_join_offer_accept_signal_complete_and_wrap_up(server: TestServer)
     assert started["session_id"] == session_id
     assert started["clerk"]["display_name"] == "Wangli"
     assert started["role"] == "citizen" and started["seq"] == 1
+    assert "presence" not in started
+    assert (await clerk.next("session.started"))["presence"] == "busy"
     assert {m["kind"] for m in started["materials"]} >= {"id_card_front", "diploma"}
 
     await clerk.ok("webrtc.offer", {"session_id": session_id, "type": "offer", "sdp": "v=0 x"})
@@ -77,7 +80,12 @@ async def test_join_offer_accept_signal_complete_and_wrap_up(server: TestServer)
     await clerk.ok("session.end", {"session_id": session_id, "outcome": "completed"})
     ended = await kiosk.next("session.ended")
     assert ended["outcome"] == "completed"
-    assert (await clerk.until("presence", lambda d: d["state"] == "wrap_up"))
+    assert "presence" not in ended  # the clerk's state is the clerk's business
+    clerk_ended = await clerk.next("session.ended")
+    assert (clerk_ended["presence"], clerk_ended["wrap_up_s"]) == ("wrap_up", 0.3)
+    # Each step of the call told the clerk's state inside the step's own event, not twice.
+    told = [d["state"] for d in clerk.drain("presence")]
+    assert not {"offered", "busy", "wrap_up"} & set(told), told
     assert (await clerk.until("presence", lambda d: d["state"] == "available"))["reason"] == \
         "wrap_up_elapsed"
 
@@ -201,7 +209,7 @@ async def test_citizen_gone_past_grace_abandons_the_session(server: TestServer) 
     await mobile.disconnect()
     ended = await clerk.next("session.ended", wait_s=3)
     assert (ended["outcome"], ended["reason"]) == ("abandoned", "citizen_lost")
-    assert (await clerk.until("presence", lambda d: d["state"] == "wrap_up"))
+    assert ended["presence"] == "wrap_up"
 
 
 async def test_clerk_lost_puts_the_ticket_back_at_the_head(server: TestServer) -> None:
@@ -331,6 +339,32 @@ async def test_an_oversized_message_is_refused_without_harming_others(
     await asyncio.sleep(0.3)
     assert not big.client.connected
     assert (await other.ok("queue.join", {"matter": TEACHER}))["ticket"]["position"] == 1
+
+
+async def test_zero_wrap_up_frees_the_clerk_with_the_end_of_the_call(
+    tmp_path: Path, aiohttp_server: Any
+) -> None:
+    """Wrap-up configured as zero: ``session.ended`` tells the clerk "available" and the
+    next waiting citizen's offer follows it, with no wrap-up in between to end."""
+    settings = make_settings(tmp_path, offer_timeout_s=5, wrap_up_s=0, grace_s=0.6,
+                             media_mode="p2p")
+    server: TestServer = await aiohttp_server(create_app(settings))
+    try:
+        clerk = await parties.clerk(server, "wangli")
+        first, second = await parties.kiosk(server), await parties.kiosk(server)
+        await first.ok("queue.join", {"matter": TEACHER})
+        _, session = await _accept(clerk)
+        await second.ok("queue.join", {"matter": TEACHER})
+        await clerk.ok("session.end", {"session_id": session["session_id"],
+                                       "outcome": "failed", "reason": "no_video"})
+        ended = await clerk.next("session.ended")
+        assert (ended["presence"], ended["wrap_up_s"]) == ("available", 0)
+        offer = await clerk.next("offer")
+        assert offer["presence"] == "offered"
+        with pytest.raises(AssertionError, match="not_in_wrap_up"):
+            await clerk.ok("wrapup.done", {})
+    finally:
+        await parties.close_all()
 
 
 async def test_three_kiosks_two_clerks_through_declines_timeouts_drops_and_leaving(
