@@ -1,12 +1,18 @@
-"""structlog configuration: readable lines on a terminal, JSON lines in production."""
+"""structlog configuration: readable lines on a terminal, JSON lines in production, written
+in batches (server/log_sink.py)."""
 
 from __future__ import annotations
 
 import logging
 import sys
+from typing import TextIO
 
 import orjson
 import structlog
+
+from server.log_sink import BatchedLoggerFactory
+
+_factories: dict[int, BatchedLoggerFactory] = {}
 
 
 def configure(*, json: bool, level: int = logging.INFO) -> None:
@@ -22,11 +28,19 @@ def configure(*, json: bool, level: int = logging.INFO) -> None:
     structlog.configure(
         processors=[*shared, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=_factory_for(sys.stderr),
         cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _factory_for(stream: TextIO) -> BatchedLoggerFactory:
+    """One batching thread per stream, however often ``configure`` runs."""
+    factory = _factories.get(id(stream))
+    if factory is None:
+        factory = _factories[id(stream)] = BatchedLoggerFactory(stream)
+    return factory
 
 
 def _json_line(event: dict[str, object], **_: object) -> str:

@@ -222,7 +222,7 @@ class QueueService:
             self.journal.ticket_opened(record)
             log.info("ticket.open", ticket=record.ticket.id, matter=record.ticket.matter,
                      owner=owner, priority=str(record.ticket.priority))
-            await self._dispatch()
+            await self._dispatch(answering=owner)
             current = await self.store.get_ticket(record.ticket.id)
             return await self._ticket_view(current or record)
 
@@ -314,7 +314,10 @@ class QueueService:
 
     # ---- offers and sessions ----------------------------------------------------
 
-    async def _dispatch(self, retries: int = 3) -> None:
+    async def _dispatch(self, retries: int = 3, *, answering: str | None = None) -> None:
+        """Offer waiting tickets to free clerks. ``answering``: the participant whose
+        ``queue.join`` this dispatch runs in; that ack reports an offer made now, so no
+        ``queue.update`` is sent to them beside it."""
         now = self.clock()
         clerks = {c.id: c for c in await self.store.clerks()}
         if not any(c.state is P.AVAILABLE and c.offer_id is None for c in clerks.values()):
@@ -327,17 +330,19 @@ class QueueService:
         offers = match([r.ticket for r in records.values()],
                        [c.snapshot() for c in clerks.values()], now,
                        await self.store.paused(), offer_timeout=self.timings.offer_timeout)
-        claimed = [await self._offer(records[offer.ticket_id], clerks[offer.clerk_id], now)
+        claimed = [await self._offer(records[offer.ticket_id], clerks[offer.clerk_id], now,
+                                     tell_owner=records[offer.ticket_id].owner != answering)
                    for offer in offers]
         if not all(claimed) and retries > 0:
             # Another node changed a ticket or clerk since the snapshot (leases overlapped):
             # match again on fresh state, or a free clerk could wait for the next event.
-            await self._dispatch(retries - 1)
+            await self._dispatch(retries - 1, answering=answering)
             return
         self._schedule_escalation(list(records.values()), now)
         self._positions_soon()
 
-    async def _offer(self, record: TicketRecord, clerk: ClerkRecord, now: float) -> bool:
+    async def _offer(self, record: TicketRecord, clerk: ClerkRecord, now: float, *,
+                     tell_owner: bool = True) -> bool:
         ticket = record.ticket
         session = Session(new_id("s"), ticket_id=ticket.id, clerk_id=clerk.id,
                           ticket_created_at=ticket.created_at, offered_at=now,
@@ -353,8 +358,9 @@ class QueueService:
         await self.notifier.send(clerk_key(clerk.id), "offer", {
             **self.views.offer(session, record, now, self.timings.offer_timeout),
             "presence": str(P.OFFERED)})
-        await self.notifier.send(record.owner, "queue.update",
-                                 {"ticket_id": ticket.id, "state": "offered"})
+        if tell_owner:
+            await self.notifier.send(record.owner, "queue.update",
+                                     {"ticket_id": ticket.id, "state": "offered"})
         self._sent.pop(ticket.id, None)
         sid = session.session_id
         self.timers.schedule(f"offer:{sid}", self.timings.offer_timeout,

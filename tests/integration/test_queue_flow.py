@@ -352,7 +352,10 @@ async def test_zero_wrap_up_frees_the_clerk_with_the_end_of_the_call(
     try:
         clerk = await parties.clerk(server, "wangli")
         first, second = await parties.kiosk(server), await parties.kiosk(server)
-        await first.ok("queue.join", {"matter": TEACHER})
+        joined = await first.ok("queue.join", {"matter": TEACHER})
+        # Offered while the join was answered: the ack says so, no queue.update beside it.
+        assert joined["ticket"]["state"] == "offered"
+        assert not [u for u in first.drain("queue.update") if u["state"] == "offered"]
         _, session = await _accept(clerk)
         await second.ok("queue.join", {"matter": TEACHER})
         await clerk.ok("session.end", {"session_id": session["session_id"],
@@ -361,6 +364,7 @@ async def test_zero_wrap_up_frees_the_clerk_with_the_end_of_the_call(
         assert (ended["presence"], ended["wrap_up_s"]) == ("available", 0)
         offer = await clerk.next("offer")
         assert offer["presence"] == "offered"
+        assert await second.until("queue.update", lambda u: u["state"] == "offered")
         with pytest.raises(AssertionError, match="not_in_wrap_up"):
             await clerk.ok("wrapup.done", {})
     finally:
