@@ -23,6 +23,7 @@ _MAX_SCORE_GAP = 5.0  # how far below the inner outline the outer one may score
 _AREA_RATIO = (1.08, 3.0)
 _MARGIN_OFF = 16.0  # Lab units (see edges): how much the margin may differ between sides
 _MARGIN_SPREAD = 18.0  # and along a side
+_SHARED_SIDE = 2.5  # pixels: a side this close to the inner outline is the same side
 
 
 def outermost(
@@ -65,11 +66,27 @@ def _outer_of(
     step = np.linalg.norm(margin - beyond.mean(axis=2), axis=-1)
     spread = np.sqrt(within.var(axis=2).sum(axis=-1))
     fits = (off < np.maximum(_MARGIN_OFF, 0.6 * step)) & (spread < _MARGIN_SPREAD) & (step > 3.0)
+    # A side the outline shares with the inner one has the inner outline's own inside for its
+    # "margin": it proves nothing, or an outline made of the document and a strip of desk
+    # beside it would pass on the three sides it shares with the document.
+    fits &= side_gaps(quads[picks], quads[k]) > _SHARED_SIDE
     uniform = (fits.sum(axis=1) >= 3) & np.all(step > 2.5, axis=1)  # a shadow may spoil a side
     if not uniform.any():
         return None
     good = picks[uniform]
     return int(good[np.argmax(scores[good])])
+
+
+def side_gaps(outlines: NDArray[np.float64], inner: NDArray[np.float64]) -> NDArray[np.float64]:
+    """P x 4: how far the midpoint of each side of each outline lies from the inner quad's
+    outline (the nearest of its four sides)."""
+    mid = (outlines + np.roll(outlines, -1, axis=1)) / 2  # P x 4 x 2
+    a = inner
+    d = np.roll(inner, -1, axis=0) - inner  # 4 x 2
+    rel = mid[:, :, None, :] - a  # P x 4 sides x 4 inner sides x 2
+    t = np.clip((rel @ d[:, :, None])[..., 0] / np.maximum((d * d).sum(axis=1), 1e-9), 0, 1)
+    gap = np.hypot(*(rel - t[..., None] * d).transpose(3, 0, 1, 2))
+    return np.asarray(gap.min(axis=2), np.float64)
 
 
 def _area(quads: NDArray[np.float64]) -> NDArray[np.float64]:
