@@ -327,6 +327,11 @@ class QueueService:
             self._positions_soon()
             return
         records = {r.ticket.id: r for r in await self.store.tickets()}
+        if not any(r.ticket.offered_to is None for r in records.values()):
+            # Nobody waits (the usual case when a clerk comes free): nothing to match.
+            self.timers.cancel("escalate")
+            self._positions_soon()
+            return
         offers = match([r.ticket for r in records.values()],
                        [c.snapshot() for c in clerks.values()], now,
                        await self.store.paused(), offer_timeout=self.timings.offer_timeout)
