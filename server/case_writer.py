@@ -8,10 +8,14 @@ still unwritten when the benchmark stopped the server.
 
 :class:`CaseWriter` writes whatever has been asked for since its last commit in one
 transaction, in the order asked, with a fixed number of statements per batch
-(``case_openings``). When idle, a request is written at once (no timer, no
-added latency); under load, the requests that arrive during a commit share the next one,
-so the number of commits per second stays what the disk can do. Each request gets its
-own result. If a batch fails (another node opened the same ticket's case a moment
+(``case_openings``). A request waits up to ``GATHER_S`` for others to share its
+transaction, as the queue's journal does: with a commit as soon as one was asked for,
+at 100 pairings/s batches held one or two requests and running their statements was
+a quarter of the event loop's time (bench/pairing.py, CPU per callback); nobody waits on
+an opening in that time (the queue opens cases in the background, a page asking for its
+case gets it 50 ms later at most). Requests that arrive during a commit share the next
+one, so the commits per second stay what the disk can do. Each request gets its own
+result. If a batch fails (another node opened the same ticket's case a moment
 earlier, say), every request of it is written again in a transaction of its own, so one
 request's failure is its alone. ``close`` writes what is pending before the database
 closes: a request whose caller has gone (cancelled at shutdown) is still written.
@@ -20,6 +24,7 @@ closes: a request whose caller has gone (cancelled at shutdown) is still written
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -33,6 +38,7 @@ from server.storage.database import Database
 
 log = structlog.get_logger("xiaowu.cases")
 MAX_BATCH = 200
+GATHER_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -46,9 +52,12 @@ _Pending = tuple[Request, "asyncio.Future[Any]"]
 
 
 class CaseWriter:
-    def __init__(self, db: Database, *, max_batch: int = MAX_BATCH) -> None:
+    def __init__(self, db: Database, *, max_batch: int = MAX_BATCH,
+                 gather_s: float = GATHER_S) -> None:
         self.db = db
         self.max_batch = max_batch
+        self.gather_s = gather_s
+        self._closing = asyncio.Event()
         self._pending: list[_Pending] = []
         self._task: asyncio.Task[None] | None = None
         self.commits = 0  # transactions committed (tests and the benchmark read it)
@@ -74,6 +83,9 @@ class CaseWriter:
 
     async def _drain(self) -> None:
         try:
+            if len(self._pending) < self.max_batch and not self._closing.is_set():
+                with contextlib.suppress(TimeoutError):  # let others join this batch
+                    await asyncio.wait_for(self._closing.wait(), self.gather_s)
             while self._pending:
                 batch = self._pending[:self.max_batch]
                 del self._pending[:self.max_batch]
@@ -118,7 +130,8 @@ class CaseWriter:
         return [next(opened) if isinstance(r, Opening) else None for r in requests]
 
     async def close(self) -> None:
-        """Write everything asked for so far."""
+        """Write everything asked for so far, without waiting for others to join."""
+        self._closing.set()
         while self._task is not None:
             await asyncio.shield(self._task)
 

@@ -48,6 +48,27 @@ async def test_openings_asked_together_share_a_commit_and_get_their_own_numbers(
     assert writer.commits < 40
 
 
+async def test_requests_a_moment_apart_wait_for_each_other_and_share_a_commit(
+        database: Database) -> None:
+    writer = CaseWriter(database, gather_s=0.5)
+    first = asyncio.create_task(writer.open(opening("t_a", "s_a")))
+    await asyncio.sleep(0.05)  # the first would be committing alone by now without the wait
+    second = asyncio.create_task(writer.session_ended("s_a", utcnow()))
+    third = asyncio.create_task(writer.open(opening("t_b", "s_b")))
+    await asyncio.gather(first, second, third)
+    assert writer.commits == 1
+    assert [(t, ended is not None) for t, _, ended in await _cases(database)] == [
+        ("t_a", True), ("t_b", False)]
+
+
+async def test_close_writes_at_once_without_waiting_for_others(database: Database) -> None:
+    writer = CaseWriter(database, gather_s=60)
+    pending = asyncio.create_task(writer.open(opening("t_a", "s_a")))
+    await asyncio.sleep(0.05)
+    await asyncio.wait_for(writer.close(), 10)  # not the 60 s gathering time
+    assert (await pending)[1] is True
+
+
 async def test_a_bad_request_fails_alone_and_gives_its_number_back(
         database: Database) -> None:
     writer = CaseWriter(database)
