@@ -73,9 +73,6 @@ class Clerk:
     sessions_today: int = 0
     missed: frozenset[str] = field(default_factory=frozenset)
 
-    def has_skill_for(self, ticket: Ticket) -> bool:
-        return not self.skills.isdisjoint({WILDCARD_SKILL, ticket.matter, ticket.category})
-
 
 @dataclass(frozen=True, slots=True)
 class Offer:
@@ -86,16 +83,15 @@ class Offer:
 
 def eligible(clerk: Clerk, ticket: Ticket, now: float) -> bool:
     """Whether ``clerk`` may serve ``ticket`` at ``now``, whatever the clerk's state."""
-    return _eligible(clerk, ticket, open_regions(ticket, now))
-
-
-def _eligible(clerk: Clerk, ticket: Ticket, regions: frozenset[str]) -> bool:
-    return _eligibility(ticket, regions)(clerk)
+    return _eligibility(ticket, open_regions(ticket, now))(clerk)
 
 
 def _eligibility(ticket: Ticket, regions: frozenset[str]) -> Callable[[Clerk], bool]:
-    """``_eligible`` for one ticket, with what depends only on the ticket worked out once:
-    a dispatch asks it of every free clerk (100 calls per join in bench/pairing.py)."""
+    """:func:`eligible` for one ticket whose open regions are ``regions``, with what depends
+    only on the ticket worked out once: a dispatch asks it of every free clerk (100 calls
+    per join in bench/pairing.py). A clerk is eligible by holding the matter's skill
+    (its code, its category or the wildcard) and serving one of the regions, or by
+    being the clerk the ticket is assigned to."""
     assigned = ticket.assigned_clerk
     if assigned is not None:
         return lambda clerk: clerk.id == assigned
