@@ -191,7 +191,7 @@ class QueueService:
 
         ``tell=False`` when the caller's own event to the clerk (``session.started``,
         ``session.ended``) carries the new state as ``presence``: one message instead of
-        two for every step of a call (docs/protocol.md, "Presence")."""
+        two for every step of a call (docs/protocol.md, the clerk's `presence` event)."""
         presence = record.presence(self.timings.miss_limit)
         now = self.clock()
         event = (presence.miss(miss, now=now) if miss is not None
