@@ -3,6 +3,7 @@ in batches (server/log_sink.py)."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 from typing import TextIO
@@ -11,8 +12,6 @@ import orjson
 import structlog
 
 from server.log_sink import BatchedLoggerFactory
-
-_factories: dict[int, BatchedLoggerFactory] = {}
 
 
 def configure(*, json: bool, level: int = logging.INFO) -> None:
@@ -35,12 +34,10 @@ def configure(*, json: bool, level: int = logging.INFO) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
+@functools.cache
 def _factory_for(stream: TextIO) -> BatchedLoggerFactory:
     """One batching thread per stream, however often ``configure`` runs."""
-    factory = _factories.get(id(stream))
-    if factory is None:
-        factory = _factories[id(stream)] = BatchedLoggerFactory(stream)
-    return factory
+    return BatchedLoggerFactory(stream)
 
 
 def _json_line(event: dict[str, object], **_: object) -> str:

@@ -50,7 +50,7 @@ async def test_openings_asked_together_share_a_commit_and_get_their_own_numbers(
 
 async def test_requests_a_moment_apart_wait_for_each_other_and_share_a_commit(
         database: Database) -> None:
-    writer = CaseWriter(database, gather_s=0.5)
+    writer = CaseWriter(database, gather_s=1.0)
     first = asyncio.create_task(writer.open(opening("t_a", "s_a")))
     await asyncio.sleep(0.05)  # the first would be committing alone by now without the wait
     second = asyncio.create_task(writer.session_ended("s_a", utcnow()))
