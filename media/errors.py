@@ -95,3 +95,15 @@ class MediaInternalsChanged(XiaowuError):
             detail={"missing": missing},
         )
         self.missing = missing
+
+
+class MediaWorkerLost(MediaError):
+    """The worker process carrying the session's media died (see media/workers.py): the
+    participant offers again and the session is placed on a live worker."""
+
+    code = "media_worker_lost"
+    status = 503
+
+    def __init__(self, worker: int) -> None:
+        super().__init__("视频服务进程中断，正在重新连接", f"media worker {worker} was lost",
+                         detail={"worker": worker})

@@ -1,0 +1,192 @@
+"""Sessions' media in worker processes: real aiortc client peers talk to a real
+``python -m media.worker_main`` child, placed and driven by :class:`WorkerMediaEndpoint`.
+
+The killed-worker test sends SIGKILL to a worker, which is what a crash is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from media.errors import MediaError
+from media.recorder import RecordingSettings, Segment
+from media.relay import RelaySettings
+from media.synthetic import read_frame_number
+from media.workers import WorkerMediaEndpoint
+from tests.integration.test_media_relay import Client, digest, make_client, sent_digests
+
+BOUND_S = 10.0
+Failure = tuple[str, str, str]
+
+
+async def eventually(check: Callable[[], bool], within_s: float = BOUND_S) -> None:
+    for _ in range(int(within_s / 0.05)):
+        if check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not reached")
+
+
+@pytest.fixture
+async def failures() -> list[Failure]:
+    return []
+
+
+@pytest.fixture
+async def segments() -> list[Segment]:
+    return []
+
+
+@pytest.fixture
+async def workers(tmp_path: Path, failures: list[Failure],
+                  segments: list[Segment]) -> AsyncIterator[WorkerMediaEndpoint]:
+    def failed(session_id: str, role: str, error: MediaError) -> None:
+        failures.append((session_id, role, error.code))
+
+    endpoint = WorkerMediaEndpoint(
+        2, RelaySettings(max_sessions=2), on_failure=failed,
+        recording=RecordingSettings(tmp_path / "recordings", segment_s=1.5, handover_s=1.0),
+        on_segment=segments.append)
+    await endpoint.start()
+    yield endpoint
+    await endpoint.close()
+
+
+async def join(endpoint: WorkerMediaEndpoint, session: str, role: str,
+               codec: str = "VP8") -> Client:
+    client = make_client(codec)
+    await client.accept(await endpoint.answer(session, role, await client.offer()))
+    return client
+
+
+async def close_all(*clients: Client) -> None:
+    await asyncio.gather(*(c.pc.close() for c in clients))
+
+
+async def test_sessions_spread_over_workers_and_relay_bit_identical_frames(
+    workers: WorkerMediaEndpoint,
+) -> None:
+    pids = set(workers.worker_pids)
+    assert len(pids) == 2 and os.getpid() not in pids
+    a_citizen, a_clerk = await join(workers, "a", "citizen"), await join(workers, "a", "clerk")
+    b_citizen, b_clerk = await join(workers, "b", "citizen"), await join(workers, "b", "clerk")
+    clients = [a_citizen, a_clerk, b_citizen, b_clerk]
+    try:
+        assert {workers.worker_of("a"), workers.worker_of("b")} == {0, 1}
+        assert workers.session_count == 2
+        for sender, receiver in ((a_citizen, a_clerk), (a_clerk, a_citizen),
+                                 (b_citizen, b_clerk), (b_clerk, b_citizen)):
+            await receiver.wait_for("video", lambda frames: len(frames) >= 10)
+            await receiver.wait_for("audio", lambda frames: len(frames) >= 10)
+            got = {digest("VP8", f.data) for f in receiver.received["video"]}
+            assert got <= sent_digests(sender.video)
+        # Sticky: a reconnecting clerk of a is answered by the worker holding a.
+        worker = workers.worker_of("a")
+        again = await join(workers, "a", "clerk")
+        clients.append(again)
+        assert workers.worker_of("a") == worker
+        await again.wait_for("video", lambda frames: len(frames) >= 5)
+
+        await workers.end("a")
+        assert workers.worker_of("a") is None and workers.session_count == 1
+    finally:
+        await close_all(*clients)
+
+
+async def test_errors_cross_the_process_boundary_with_their_codes(
+    workers: WorkerMediaEndpoint,
+) -> None:
+    with pytest.raises(MediaError) as caught:
+        await workers.answer("bad", "citizen", "v=0\r\nthis is not sdp\r\n")
+    assert caught.value.code == "invalid_sdp" and caught.value.status == 400
+    with pytest.raises(MediaError) as caught:
+        await workers.snapshot("nowhere", "citizen")
+    assert caught.value.code == "snapshot_failed"
+
+
+async def test_a_full_set_of_workers_refuses_a_new_session_with_media_busy(
+    workers: WorkerMediaEndpoint,
+) -> None:
+    clients = [await join(workers, f"s{n}", "citizen") for n in range(4)]
+    try:
+        assert sorted(workers.worker_of(f"s{n}") or 0 for n in range(4)) == [0, 0, 1, 1]
+        with pytest.raises(MediaError) as caught:
+            await join(workers, "s4", "citizen")
+        assert caught.value.code == "media_busy"
+        await workers.end("s0")
+        clients.append(await join(workers, "s4", "citizen"))
+    finally:
+        await close_all(*clients)
+
+
+async def test_snapshot_and_recording_come_back_from_the_worker(
+    workers: WorkerMediaEndpoint, segments: list[Segment],
+) -> None:
+    citizen, clerk = await join(workers, "r", "citizen"), await join(workers, "r", "clerk")
+    try:
+        await clerk.wait_for("video", lambda frames: len(frames) >= 5)
+        image = await asyncio.wait_for(workers.snapshot("r", "citizen"), BOUND_S)
+        assert image.dtype == np.uint8 and image.ndim == 3
+        assert read_frame_number(image) == 0  # the replay restarts at its keyframe
+
+        await workers.start_recording("r", consent_id="consent-1")
+        assert workers.recording("r")
+        await asyncio.sleep(2.0)
+        stopped = await workers.stop_recording("r")
+        assert not workers.recording("r")
+        assert stopped and stopped == segments[-len(stopped):]
+        assert all(s.session_id == "r" and s.consent_id == "consent-1" and s.path.exists()
+                   for s in stopped)
+    finally:
+        await close_all(citizen, clerk)
+
+
+async def test_a_killed_worker_fails_its_sessions_and_is_replaced(
+    workers: WorkerMediaEndpoint, failures: list[Failure],
+) -> None:
+    a_citizen, a_clerk = await join(workers, "a", "citizen"), await join(workers, "a", "clerk")
+    b_citizen, b_clerk = await join(workers, "b", "citizen"), await join(workers, "b", "clerk")
+    clients = [a_citizen, a_clerk, b_citizen, b_clerk]
+    try:
+        await a_clerk.wait_for("video", lambda frames: len(frames) >= 5)
+        victim = workers.worker_of("a")
+        assert victim is not None and workers.worker_of("b") != victim
+        victim_pid = workers.worker_pids[victim]
+
+        os.kill(victim_pid, signal.SIGKILL)
+
+        await eventually(lambda: len(failures) >= 2)
+        assert sorted(failures) == [("a", "citizen", "media_worker_lost"),
+                                    ("a", "clerk", "media_worker_lost")]
+        assert workers.worker_of("a") is None and workers.worker_of("b") is not None
+        await eventually(lambda: len(workers.worker_pids) == 2, within_s=60)
+        assert victim_pid not in workers.worker_pids
+
+        # Both sides offer again, as the pages do on media.failed; b never noticed.
+        await close_all(a_citizen, a_clerk)
+        a_citizen, a_clerk = await join(workers, "a", "citizen"), await join(workers, "a", "clerk")
+        clients += [a_citizen, a_clerk]
+        await a_clerk.wait_for("video", lambda frames: len(frames) >= 5)
+        await a_citizen.wait_for("video", lambda frames: len(frames) >= 5)
+        seen = len(b_clerk.received["video"])
+        await b_clerk.wait_for("video", lambda frames: len(frames) >= seen + 5)
+        assert len(failures) == 2
+    finally:
+        await close_all(*clients)
+
+
+async def test_close_stops_every_worker_process(tmp_path: Path) -> None:
+    endpoint = WorkerMediaEndpoint(2)
+    await endpoint.start()
+    pids = endpoint.worker_pids
+    await endpoint.close()
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
