@@ -3,13 +3,10 @@
 :class:`MediaEndpoint` is all the rest of the server sees of media: SDP strings in and
 out, role names, session ids, snapshot images (numpy arrays, picklable) and failures as
 stable error codes. Nothing else crosses it (no tracks, no peer connections, no app
-state), so the next scaling step is a
-``WorkerMediaEndpoint`` with the same methods that starts one worker process per core,
-places each session on the least-loaded worker (sticky by session id), sends these
-calls as messages over a pipe and relays ``on_failure`` back as ``(session_id, role,
-code)``. Clients already talk media straight to whichever process answered their offer:
-the answer carries that process's own ICE candidates. This module ships the in-process
-version, :class:`LocalMediaEndpoint`.
+state), so :class:`media.workers.WorkerMediaEndpoint` has the same methods and runs a
+:class:`LocalMediaEndpoint` per worker process, one per core. Clients talk media
+straight to whichever process answered their offer: the answer carries that process's
+own ICE candidates.
 """
 
 from __future__ import annotations
@@ -55,6 +52,9 @@ class MediaEndpoint(Protocol):
     async def end(self, session_id: str) -> None: ...
 
     async def close(self) -> None: ...
+
+    @property
+    def session_count(self) -> int: ...
 
 
 class LocalMediaEndpoint:

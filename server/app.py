@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 
 import socketio
 import structlog
@@ -14,8 +14,9 @@ from redis.exceptions import RedisError
 
 from media.endpoint import LocalMediaEndpoint
 from media.errors import MediaError
-from media.recorder import RecordingSettings
+from media.recorder import RecordingSettings, Segment
 from media.relay import RelaySettings
+from media.workers import WorkerMediaEndpoint
 from server import (
     app_keys,
     case_export,
@@ -93,15 +94,7 @@ def create_app(settings: Settings, *, config: KioskConfig | None = None,
         engineio_logger=False,
     )
     journal = DbJournal(app[app_keys.DB])
-    media = (LocalMediaEndpoint(RelaySettings(ice_servers=server_ice_servers(settings),
-                                              max_sessions=settings.media_max_sessions),
-                                on_failure=lambda sid, role, error: _media_failed(app, sid, role,
-                                                                                  error),
-                                recording=RecordingSettings(settings.recordings_dir,
-                                                            settings.recording_segment_s),
-                                on_segment=lambda segment: app[app_keys.RECORDING].segment_done(
-                                    segment))
-             if settings.media_mode == "server" else None)
+    media = _media_endpoint(app, settings) if settings.media_mode == "server" else None
     notifier = SocketNotifier(sio)
     cases = CaseEvents(app[app_keys.DB], config, notifier, settings)
     node = MediaNode(settings.node_id, settings.base_url)
@@ -116,6 +109,8 @@ def create_app(settings: Settings, *, config: KioskConfig | None = None,
     )
     if media is not None:
         app[app_keys.MEDIA] = media
+    if isinstance(media, WorkerMediaEndpoint):
+        app.cleanup_ctx.append(_media_workers_ctx)
     for namespace in ("/kiosk", "/citizen"):
         sio.register_namespace(CitizenNamespace(app, namespace, queue, journal))
     sio.register_namespace(ClerkNamespace(app, queue, journal))
@@ -199,6 +194,37 @@ async def _queue_ctx(app: web.Application) -> AsyncIterator[None]:
     if app_keys.MEDIA in app:
         await app[app_keys.MEDIA].close()
     await journal.close()
+
+
+def _media_endpoint(app: web.Application,
+                    settings: Settings) -> LocalMediaEndpoint | WorkerMediaEndpoint:
+    """In the server's own loop, or with ``XIAOWU_MEDIA_WORKERS`` of 2 and more in that
+    many worker processes (docs/operations.md, *One media worker per core*)."""
+    relay = RelaySettings(ice_servers=server_ice_servers(settings),
+                          max_sessions=settings.media_max_sessions)
+    recording = RecordingSettings(settings.recordings_dir, settings.recording_segment_s)
+
+    def failed(sid: str, role: str, error: MediaError) -> Awaitable[None]:
+        return _media_failed(app, sid, role, error)
+
+    def segment(done: Segment) -> Awaitable[None] | None:
+        return app[app_keys.RECORDING].segment_done(done)
+
+    workers = settings.media_worker_count
+    if workers >= 2:
+        return WorkerMediaEndpoint(workers, relay, on_failure=failed, recording=recording,
+                                   on_segment=segment)
+    return LocalMediaEndpoint(relay, on_failure=failed, recording=recording,
+                              on_segment=segment)
+
+
+async def _media_workers_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Media workers start with the server, not at the first offer (each imports aiortc);
+    the queue's clean-up stops them after the last session has ended."""
+    media = app[app_keys.MEDIA]
+    assert isinstance(media, WorkerMediaEndpoint)
+    await media.start()
+    yield
 
 
 async def _media_failed(app: web.Application, session_id: str, role: str,

@@ -9,7 +9,7 @@ from aiohttp import web
 if TYPE_CHECKING:
     import socketio
 
-    from media.endpoint import LocalMediaEndpoint
+    from media.endpoint import MediaEndpoint
     from server.capture_pool import CapturePool
     from server.case_events import CaseEvents
     from server.catalogue import KioskConfig
@@ -31,7 +31,7 @@ METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 SMS: web.AppKey[SmsSender] = web.AppKey("sms")
 SIO: web.AppKey[socketio.AsyncServer] = web.AppKey("sio")
 QUEUE: web.AppKey[QueueService] = web.AppKey("queue")
-MEDIA: web.AppKey[LocalMediaEndpoint] = web.AppKey("media")
+MEDIA: web.AppKey[MediaEndpoint] = web.AppKey("media")
 NODES: web.AppKey[RedisNodes] = web.AppKey("nodes")
 JOURNAL: web.AppKey[DbJournal] = web.AppKey("journal")
 CAPTURE_POOL: web.AppKey[CapturePool] = web.AppKey("capture_pool")

@@ -19,7 +19,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from media.endpoint import LocalMediaEndpoint
+from media.endpoint import MediaEndpoint
 from media.recorder import Segment
 from server import audit, recordings
 from server.errors import XiaowuError
@@ -49,7 +49,7 @@ class RecordingUnavailable(XiaowuError):
 
 
 class RecordingControl:
-    def __init__(self, db: Database, queue: QueueService, media: LocalMediaEndpoint | None,
+    def __init__(self, db: Database, queue: QueueService, media: MediaEndpoint | None,
                  root: Path) -> None:
         self.db = db
         self.queue = queue

@@ -8,9 +8,10 @@ production deployment sets them explicitly.
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -84,6 +85,10 @@ class Settings(BaseSettings):
     turn_secret: str | None = None
     turn_ttl_s: int = Field(6 * 3600, gt=0)
     media_max_sessions: int = Field(20, ge=1)
+    """Per media process: the server's own with one worker, each worker's otherwise."""
+    media_workers: Annotated[int, Field(ge=0)] | Literal["auto"] = 1
+    """Processes carrying sessions' media (media/workers.py): ``auto`` is one per core this
+    process may run on; 0 or 1 keeps the media in the server's own process and loop."""
     recording_dir: Path | None = None
     recording_segment_s: float = Field(10.0, ge=4.0)
 
@@ -133,6 +138,12 @@ class Settings(BaseSettings):
     def recordings_dir(self) -> Path:
         """Where session recordings go (remuxed segment files, one directory per session)."""
         return self.recording_dir or self.data_dir / "recordings"
+
+    @property
+    def media_worker_count(self) -> int:
+        if self.media_workers == "auto":
+            return len(os.sched_getaffinity(0))
+        return self.media_workers
 
     @property
     def effective_database_url(self) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestServer
 
+from media.endpoint import LocalMediaEndpoint
 from server import app_keys
 from server.app import create_app
 from server.ice import turn_credentials
@@ -72,6 +73,7 @@ async def test_the_server_answers_both_sides_and_forwards_frames_unchanged(
         await clerk.ok("session.end", {"session_id": session_id, "outcome": "completed"})
         await kiosk.next("session.ended")
         media = server.app[app_keys.MEDIA]
+        assert isinstance(media, LocalMediaEndpoint)  # in-process: XIAOWU_MEDIA_WORKERS=1
         for _ in range(100):  # media closes in the background after the session ends
             if media.session(session_id) is None:
                 break
@@ -99,6 +101,7 @@ async def test_ice_restart_after_a_network_change_resumes_media_both_ways(
     old = await _negotiate(kiosk, session_id)
     clerk_peer = await _negotiate(clerk, session_id)
     media = server.app[app_keys.MEDIA]
+    assert isinstance(media, LocalMediaEndpoint)  # in-process: XIAOWU_MEDIA_WORKERS=1
     clerk_leg = media.session(session_id).peer("clerk")  # type: ignore[union-attr]
     new: Client | None = None
     try:

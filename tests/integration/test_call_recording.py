@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 from aiohttp.test_utils import TestServer
 
+from media.endpoint import LocalMediaEndpoint
 from server import app_keys
 from server.app import create_app
 from server.recordings import list_recordings
@@ -109,6 +110,7 @@ async def test_recording_needs_consent_and_every_segment_is_recorded(
         await kiosk.ok("session.connected", session)
         await clerk.ok("session.end", {**session, "outcome": "completed"})
         media = server.app[app_keys.MEDIA]
+        assert isinstance(media, LocalMediaEndpoint)  # in-process: XIAOWU_MEDIA_WORKERS=1
         for _ in range(100):  # the session's media ends (and its recorder stops) meanwhile
             if media.session(session_id) is None:
                 break

@@ -11,15 +11,22 @@ import os
 import signal
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+from aiohttp.test_utils import TestServer
 
 from media.errors import MediaError
 from media.recorder import RecordingSettings, Segment
 from media.relay import RelaySettings
 from media.synthetic import read_frame_number
 from media.workers import WorkerMediaEndpoint
+from server import app_keys
+from server.app import create_app
+from tests.conftest import make_settings
+from tests.integration import parties
+from tests.integration.parties import Party
 from tests.integration.test_media_relay import Client, digest, make_client, sent_digests
 
 BOUND_S = 10.0
@@ -190,3 +197,55 @@ async def test_close_stops_every_worker_process(tmp_path: Path) -> None:
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+async def test_a_call_through_the_server_with_media_workers_survives_a_killed_worker(
+    tmp_path: Path, aiohttp_server: Any,
+) -> None:
+    """XIAOWU_MEDIA_WORKERS=2 over the real stack: a killed worker reaches both pages as
+    media.failed (media_worker_lost), and their new offers bring the call back."""
+    app = create_app(make_settings(tmp_path, media_workers=2))
+    server: TestServer = await aiohttp_server(app)
+    media = app[app_keys.MEDIA]
+    assert isinstance(media, WorkerMediaEndpoint)
+    clients: list[Client] = []
+    try:
+        assert len(media.worker_pids) == 2  # started with the server
+        clerk = await parties.clerk(server, "wangli")
+        kiosk = await parties.kiosk(server)
+        await kiosk.ok("queue.join", {"matter": "EDU-TQ-CONFIRM"})
+        offer = await clerk.next("offer")
+        session_id = (await clerk.ok("offer.accept", {"offer_id": offer["offer_id"]}))[
+            "session"]["session_id"]
+        citizen, clerk_peer = await negotiate(kiosk, session_id), await negotiate(
+            clerk, session_id)
+        clients += [citizen, clerk_peer]
+        await clerk_peer.wait_for("video", lambda frames: len(frames) >= 5)
+        worker = media.worker_of(session_id)
+        assert worker is not None
+
+        os.kill(media.worker_pids[worker], signal.SIGKILL)
+
+        for party in (kiosk, clerk):
+            failed = await party.next("media.failed")
+            assert failed["session_id"] == session_id
+            assert failed["code"] == "media_worker_lost"
+        citizen, clerk_peer = await negotiate(kiosk, session_id), await negotiate(
+            clerk, session_id)
+        clients += [citizen, clerk_peer]
+        await clerk_peer.wait_for("video", lambda frames: len(frames) >= 5)
+        await citizen.wait_for("video", lambda frames: len(frames) >= 5)
+        assert {digest("VP8", f.data) for f in clerk_peer.received["video"]} <= sent_digests(
+            citizen.video)
+    finally:
+        await close_all(*clients)
+        await parties.close_all()
+
+
+async def negotiate(party: Party, session_id: str) -> Client:
+    client = make_client("VP8")
+    await party.ok("webrtc.offer", {"session_id": session_id, "type": "offer",
+                                    "sdp": await client.offer()})
+    answer = await party.next("webrtc.answer")
+    await client.accept(answer["sdp"])
+    return client
