@@ -1,13 +1,19 @@
 """Relay benchmark: N concurrent 1:1 sessions through the server, against a transcoding
 baseline and a direct peer-to-peer pair measured in the same run.
 
-Processes: ``--workers`` server processes (``bench/relay_server.py``; session n goes to
-worker n mod W, which is what least-loaded placement gives for equal sessions) and
-client processes (``bench/relay_clients.py``): per side one process per
-``--sessions-per-client`` sessions, so one client event loop never carries all peers.
-Clients replay pre-encoded 640x480@30 VP8 and Opus. The direct pair (a peer in the
-first citizen process and one in the first clerk process, connected to each other)
-shares the clients' load, so "added latency" compares like with like.
+Processes: one server (``bench/relay_server.py``), which with ``--workers N`` (N >= 2)
+is the product's :class:`media.workers.WorkerMediaEndpoint`: N worker processes, sessions
+placed on the least-loaded one; and client processes (``bench/relay_clients.py``): per
+side one process per ``--sessions-per-client`` sessions, so one client event loop never
+carries all peers. Clients replay pre-encoded 640x480@30 VP8 and Opus. The direct pair
+(a peer in the first citizen process and one in the first clerk process, connected to
+each other) shares the clients' load, so "added latency" compares like with like.
+
+Only the first ``--sample`` sessions (and the direct pair) receive through aiortc's whole
+receive path; the other sessions' peers only count packets and identify frames by their
+payload prefix (relay_clients.py), which cuts the clients' CPU enough for 30 sessions
+to run next to the server on 2 cores. Added latency compares the sampled sessions with
+the direct pair (same receive path); loss counts every session's frames.
 
 Clients run at normal priority (``--client-nice`` to change): a client peer does the
 same per-packet work as a server leg (SRTP, RTCP, bandwidth estimate), so on this
@@ -20,15 +26,17 @@ drops during the window.
 
 Figures over the measuring window: server CPU (utime+stime from /proc/<pid>/stat, % of
 one core, summed over workers) per session; delivered video fps per receiving track;
-loss (video frames sent in the window that never arrived within 1 s); latency per frame
-(receive time - send time, matched by clip index; see relay_clients.py), p50/p95, for
-the relay and for the direct pair. The baseline (``--transcode-sessions``, default
+loss (video frames sent in the window that never arrived within 1 s; and RTP packets
+missing from the counting receivers' sequence numbers); latency per frame (receive time
+- send time, matched by clip index; see relay_clients.py), p50/p95, for the relay and
+for the direct pair; CPU of each process. The baseline (``--transcode-sessions``, default
 min(N, 2): it saturates this machine quickly) runs the same way with aiortc's
 MediaRelay in one process.
 
-Usage: ``.venv/bin/python bench/relay.py [--sessions 10] [--workers 1] [--window 10]``
-(``--profile FILE`` attaches py-spy, from the venv or PATH, to the first pass-through
-worker during the window). Ends with one JSON line.
+Usage: ``.venv/bin/python bench/relay.py [--sessions 10] [--workers 1] [--sample 3]
+[--window 10]`` (``--profile FILE`` attaches py-spy, from the venv or PATH, to the
+pass-through process holding session 0 during the window: the first worker with
+``--workers 2``). Ends with one JSON line.
 """
 
 from __future__ import annotations
@@ -128,10 +136,15 @@ class Phase:
     unknown: int
     server_lag_ms: float
     client_lag_ms: float
+    sampled: list[str]
+    refused: int
+    all_ms: list[float]
+    rtp_loss_pct: float
+    processes: dict[str, float]
 
     @property
     def cpu_per_session(self) -> float:
-        return self.usage.servers_pct / self.sessions
+        return self.usage.servers_pct / max(1, self.sessions - self.refused)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -177,37 +190,47 @@ async def run_phase(mode: str, sessions: int, clips: tuple[Path, Path], args: ar
     workers = args.workers if mode == "passthrough" else 1
     per_client = max(1, args.sessions_per_client)
     client_procs = max(1, -(-sessions // per_client))
-    servers = [Child(f"server{i}") for i in range(workers)]
+    server = Child("server")
+    servers = [server]
     citizens = [Child(f"citizens{i}") for i in range(client_procs)]
     clerks = [Child(f"clerks{i}") for i in range(client_procs)]
     clients = citizens + clerks
+    sample = sessions if mode == "transcode" else args.sample  # transcoding changes bytes
     clip_args = ["--video", str(clips[0]), "--audio", str(clips[1])]
     if mode == "transcode":
         clip_args.append("--decode")
     try:
-        await asyncio.gather(*(server.start("bench/relay_server.py", "--mode", mode)
-                               for server in servers))
+        await server.start("bench/relay_server.py", "--mode", mode, "--workers", str(workers))
         await asyncio.gather(*(side.start("bench/relay_clients.py", *clip_args,
                                           nice=args.client_nice) for side in clients))
         started = time.monotonic()
+        refused: set[int] = set()
         for n in range(sessions):
-            server = servers[n % workers]
             for role, side in (("citizen", citizens[n % client_procs]),
                                ("clerk", clerks[n % client_procs])):
-                offer = await side.call(op="offer", id=f"s{n}/{role}")
+                offer = await side.call(op="offer", id=f"s{n}/{role}", sample=n < sample)
                 reply = await server.call(session=f"s{n}", role=role, offer=offer["sdp"])
+                if "error" in reply:
+                    print(f"s{n}/{role} refused: {reply['error']}", file=sys.stderr)
+                    refused.add(n)
+                    continue
                 await side.call(op="accept", id=f"s{n}/{role}", sdp=reply["answer"])
         offer = await citizens[0].call(op="offer", id="direct/a")
         answer = await clerks[0].call(op="answer", id="direct/b", sdp=offer["sdp"])
         await citizens[0].call(op="accept", id="direct/a", sdp=answer["sdp"])
         connected = await wait_connected(clients, 2 * sessions + 2)
         setup_s = time.monotonic() - started
+        server_pids = (await server.call(op="pids"))["pids"]
+        names = {pid: "server" if i == 0 else f"worker{i - 1}"
+                 for i, pid in enumerate(server_pids)}
+        names.update({c.pid: c.name for c in clients})
 
         await asyncio.sleep(args.warmup)
         spy = None
         if profile is not None:
             spy = await asyncio.create_subprocess_exec(
-                py_spy(), "record", "--pid", str(servers[0].pid),
+                py_spy(), "record", "--pid", str(server_pids[-1] if workers < 2 else
+                                                 server_pids[1]),
                 "--duration", str(int(args.window)), "--rate", "200", "--format", "raw",
                 "--output", str(profile), "--nonblocking",
                 stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
@@ -216,10 +239,13 @@ async def run_phase(mode: str, sessions: int, clips: tuple[Path, Path], args: ar
             await child.call(op="states")  # resets the loop-lag gauges
         for server in servers:
             await server.call(op="lag")
-        server_pids, client_pids = [c.pid for c in servers], [c.pid for c in clients]
+        client_pids = [c.pid for c in clients]
         start = gauges.read(time.monotonic(), server_pids, client_pids)
+        before = {pid: gauges.cpu_seconds(pid) for pid in names}
         await asyncio.sleep(args.window)
         end = gauges.read(time.monotonic(), server_pids, client_pids)
+        processes = {names[pid]: round(100 * (gauges.cpu_seconds(pid) - cpu) / (end.at - start.at),
+                                       1) for pid, cpu in before.items()}
         t0, t1 = start.at, end.at
         server_lag = max([(await s.call(op="lag"))["p99_ms"] for s in servers])
         client_lag = max([(await c.call(op="states"))["lag"]["p99_ms"] for c in clients])
@@ -228,11 +254,17 @@ async def run_phase(mode: str, sessions: int, clips: tuple[Path, Path], args: ar
         sent: dict[str, list[Any]] = {}
         received: dict[str, list[Any]] = {}
         unknown = 0
+        sampled: list[str] = []
+        rtp_packets = rtp_expected = 0
         for child in clients:
             report = await child.call(op="report")
             sent.update(report["sent"])
             received.update(report["received"])
             unknown += report["unknown"]
+            sampled += report["sampled"]
+            for packets, expected in report["rtp"].values():
+                rtp_packets += packets
+                rtp_expected += expected
     finally:
         await asyncio.gather(*(child.stop() for child in clients + servers))
 
@@ -241,13 +273,18 @@ async def run_phase(mode: str, sessions: int, clips: tuple[Path, Path], args: ar
                 (sent[f"{b}/video"], received[f"{a}/video"])]
 
     relay_ms: list[float] = []
+    all_ms: list[float] = []
     lost = total = 0
     for n in range(sessions):
+        if n in refused:
+            continue
         for sent_log, received_log in pairs(f"s{n}/citizen", f"s{n}/clerk"):
             lost_here, latencies = match(sent_log, received_log, t0, t1)
             lost += lost_here
             total += lost_here + len(latencies)
-            relay_ms.extend(latencies)
+            all_ms.extend(latencies)
+            if n < sample:
+                relay_ms.extend(latencies)
     direct_ms = [ms for sent_log, received_log in pairs("direct/a", "direct/b")
                  for ms in match(sent_log, received_log, t0, t1)[1]]
     frames = [sum(1 for _, at in log if t0 <= at <= t1)
@@ -259,6 +296,11 @@ async def run_phase(mode: str, sessions: int, clips: tuple[Path, Path], args: ar
         loss_pct=100 * lost / total if total else 100.0,
         relay_ms=relay_ms, direct_ms=direct_ms, unknown=unknown,
         server_lag_ms=server_lag, client_lag_ms=client_lag,
+        sampled=sorted({peer.split("/")[0] for peer in sampled} - {"direct"},
+                       key=lambda name: int(name[1:])),
+        refused=len(refused), all_ms=all_ms,
+        rtp_loss_pct=100 * (1 - rtp_packets / rtp_expected) if rtp_expected else 0.0,
+        processes=processes,
     )
 
 
@@ -292,7 +334,10 @@ def describe(phase: Phase) -> str:
         f"(direct {percentile(phase.direct_ms, 0.5):.1f}/"
         f"{percentile(phase.direct_ms, 0.95):.1f} ms); loop lag p99 server "
         f"{phase.server_lag_ms:.0f} ms, clients {phase.client_lag_ms:.0f} ms; "
-        f"UDP buffer drops {use.udp_drops}; unidentified frames {phase.unknown}"
+        f"UDP buffer drops {use.udp_drops}; unidentified frames {phase.unknown}; "
+        f"refused sessions {phase.refused}; sampled {','.join(phase.sampled) or '-'} "
+        f"(all sessions p95 {percentile(phase.all_ms, 0.95):.1f} ms, RTP loss "
+        f"{phase.rtp_loss_pct:.2f} %); CPU % by process {phase.processes}"
     )
 
 
@@ -303,6 +348,8 @@ async def main() -> None:
                         help="pass-through server processes (one per core is the design)")
     parser.add_argument("--sessions-per-client", type=int, default=8)
     parser.add_argument("--client-nice", type=int, default=0)
+    parser.add_argument("--sample", type=int, default=3,
+                        help="sessions whose peers receive through aiortc's whole path")
     parser.add_argument("--transcode-sessions", type=int, default=None)
     parser.add_argument("--window", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=3.0)
@@ -348,6 +395,11 @@ async def main() -> None:
         "server_lag_p99_ms": ours.server_lag_ms,
         "client_lag_p99_ms": ours.client_lag_ms,
         "udp_drops": ours.usage.udp_drops,
+        "refused_sessions": ours.refused,
+        "sampled_sessions": ours.sampled,
+        "all_sessions_latency_p95_ms": round(percentile(ours.all_ms, 0.95), 1),
+        "rtp_loss_pct": round(ours.rtp_loss_pct, 2),
+        "cpu_pct_by_process": ours.processes,
         "profiled": args.profile is not None,
         # A starved run delivers little, so it also costs little: its ratio means nothing.
         "valid": (ours.connected == 2 * args.sessions + 2 and ours.loss_pct < 0.5

@@ -1,12 +1,24 @@
 """Client peers for the relay benchmark: one process hosting many peers, driven over stdio.
 
 Each peer sends one video and one audio track replayed from pre-encoded clips (no
-encoder runs here) and taps its receivers for encoded frames (no decoder runs either),
-so this process costs little next to the server it measures. A frame is known by its
-clip index: a sent frame's index is logged with its send time; a received frame is
-looked up by its bytes (pass-through is bit-exact) or, with ``--decode`` (the
-transcoding baseline changes the bytes), decoded and read from the frame number drawn
-in its pixels. Times are ``time.monotonic()``, which all processes on the machine share.
+encoder runs here). A frame is known by its clip index: a sent frame's index is logged
+with its send time. What a peer does with what it receives depends on whether it is
+*sampled*:
+
+- A sampled peer (``"sample": true`` in ``offer``/``answer``) keeps aiortc's whole receive
+  path (statistics, bandwidth estimate, NACK, receiver reports) and taps it for complete
+  encoded frames; a frame is looked up by its bytes (pass-through is bit-exact) or, with
+  ``--decode`` (the transcoding baseline changes the bytes), decoded and read from the
+  frame number drawn in its pixels.
+- Any other peer only counts (:class:`PacketCounter`): its receivers' packet handler is
+  replaced, so no statistics, estimate, NACK or frame assembly run. A video frame is
+  known by the first 32 bytes of its payload (unique among the clip's frames) and
+  arrives with its marker-bit packet; RTP sequence gaps give packet loss. Such a peer
+  costs the server a little less than a browser would (no receiver reports, REMB or
+  NACKs to handle) and the clients much less, so 30 sessions fit next to the server on
+  this 2-core machine.
+
+Times are ``time.monotonic()``, which all processes on the machine share.
 
 Protocol: one JSON object per line on stdin, one reply per line on stdout.
 """
@@ -31,13 +43,16 @@ from aiortc import (
     RTCRtpSender,
     RTCSessionDescription,
 )
+from aiortc.codecs.vpx import VpxPayloadDescriptor
 from aiortc.mediastreams import MediaStreamError
+from aiortc.rtp import RtpPacket
 
 from bench.loop_lag import LoopLag
 from media.aiortc_internals import EncodedFrame, on_rtcp_feedback, tap_encoded_frames
 from media.synthetic import read_frame_number
 
 Log = list[tuple[int, float]]
+PREFIX = 32
 
 
 def load_clip(path: Path) -> list[bytes]:
@@ -121,18 +136,77 @@ class Receiver:
             self.log.append((index, now))
 
 
+class PacketCounter:
+    """Stands in for a receiver's RTP packet handler: counts, identifies video frames by
+    their payload prefix, and does nothing else (see the module docstring)."""
+
+    def __init__(self, kind: str, index_of_prefix: dict[bytes, int]) -> None:
+        self.kind = kind
+        self.log: Log = []
+        self.count = 0
+        self.unknown = 0
+        self.packets = 0
+        self._index_of = index_of_prefix
+        self._frame_ts: int | None = None
+        self._frame_index: int | None = None
+        self._ssrc: int | None = None
+        self._first_seq = 0
+        self._highest = 0
+
+    @property
+    def expected(self) -> int:
+        return self._highest - self._first_seq + 1 if self._ssrc is not None else 0
+
+    async def handle(self, packet: RtpPacket, arrival_time_ms: int) -> None:
+        if self._ssrc is None:
+            self._ssrc, self._first_seq, self._highest = (packet.ssrc, packet.sequence_number,
+                                                          packet.sequence_number)
+        elif packet.ssrc != self._ssrc:
+            return  # a retransmission stream: no NACK is sent, so none is expected
+        self.packets += 1
+        seq = packet.sequence_number
+        near = self._highest & ~0xFFFF | seq
+        if near < self._highest - 0x8000:
+            near += 0x10000
+        elif near > self._highest + 0x8000:
+            near -= 0x10000
+        self._highest = max(self._highest, near)
+        if self.kind != "video":
+            self.count += 1
+            return
+        if packet.timestamp != self._frame_ts:
+            self._frame_ts, self._frame_index = packet.timestamp, None
+        try:
+            descriptor, data = VpxPayloadDescriptor.parse(packet.payload)
+        except ValueError:
+            return
+        if descriptor.partition_start and descriptor.partition_id == 0:
+            self._frame_index = self._index_of.get(data[:PREFIX])
+        if packet.marker:
+            self.count += 1
+            if self._frame_index is None:
+                self.unknown += 1
+            else:
+                self.log.append((self._frame_index, time.monotonic()))
+            self._frame_ts = None
+
+
 class Clients:
     def __init__(self, video: list[bytes], audio: list[bytes], decode: bool) -> None:
         self.video = video
         self.audio = audio
         self.decode = decode
         self.index_of = {data: n for n, data in enumerate(video)}
+        self.index_of_prefix = {data[:PREFIX]: n for n, data in enumerate(video)}
+        if len(self.index_of_prefix) != len(video):
+            raise ValueError(f"clip frames are not unique in their first {PREFIX} bytes")
         self.peers: dict[str, RTCPeerConnection] = {}
         self.senders: dict[str, TimedReplay] = {}
-        self.receivers: dict[str, Receiver] = {}
+        self.receivers: dict[str, Receiver | PacketCounter] = {}
+        self.sampled: set[str] = set()
         self.lag = LoopLag()
 
-    def _peer(self, peer_id: str) -> RTCPeerConnection:
+    def _peer(self, peer_id: str, sample: bool) -> RTCPeerConnection:
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.peers[peer_id] = pc
         tracks = [TimedReplay("video", self.video, 90_000, 1 / 30),
@@ -144,16 +218,23 @@ class Clients:
             if track.kind == "video":
                 transceiver.setCodecPreferences(vp8)
             on_rtcp_feedback(transceiver.sender, track.request_keyframe)
-            receiver = Receiver(track.kind, self.index_of, self.decode)
-            tap_encoded_frames(transceiver.receiver, receiver.take)
+            receiver: Receiver | PacketCounter
+            if sample:
+                receiver = Receiver(track.kind, self.index_of, self.decode)
+                tap_encoded_frames(transceiver.receiver, receiver.take)
+            else:
+                receiver = PacketCounter(track.kind, self.index_of_prefix)
+                transceiver.receiver._handle_rtp_packet = receiver.handle
             self.senders[f"{peer_id}/{track.kind}"] = track
             self.receivers[f"{peer_id}/{track.kind}"] = receiver
+        if sample:
+            self.sampled.add(peer_id)
         return pc
 
     async def handle(self, request: dict[str, Any]) -> dict[str, Any]:
         op = request["op"]
         if op == "offer":
-            pc = self._peer(request["id"])
+            pc = self._peer(request["id"], request.get("sample", True))
             await pc.setLocalDescription(await pc.createOffer())
             return {"sdp": pc.localDescription.sdp}
         if op == "accept":
@@ -161,7 +242,7 @@ class Clients:
                 RTCSessionDescription(request["sdp"], "answer"))
             return {}
         if op == "answer":
-            pc = self._peer(request["id"])
+            pc = self._peer(request["id"], request.get("sample", True))
             await pc.setRemoteDescription(RTCSessionDescription(request["sdp"], "offer"))
             await pc.setLocalDescription(await pc.createAnswer())
             return {"sdp": pc.localDescription.sdp}
@@ -171,6 +252,9 @@ class Clients:
                 "received": {k: r.log for k, r in self.receivers.items() if r.kind == "video"},
                 "counts": {k: r.count for k, r in self.receivers.items()},
                 "unknown": sum(r.unknown for r in self.receivers.values()),
+                "sampled": sorted(self.sampled),
+                "rtp": {k: [r.packets, r.expected] for k, r in self.receivers.items()
+                        if isinstance(r, PacketCounter)},
             }
         if op == "states":
             return {

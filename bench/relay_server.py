@@ -1,12 +1,17 @@
 """The server side of the relay benchmark, alone in its process, driven over stdio.
 
-``--mode passthrough`` is the product: :class:`media.endpoint.LocalMediaEndpoint`.
+``--mode passthrough`` is the product: :class:`media.endpoint.LocalMediaEndpoint` in
+this process, or with ``--workers N`` (N >= 2) :class:`media.workers.WorkerMediaEndpoint`
+with N worker processes, placing sessions as the server does.
 ``--mode transcode`` is the baseline the issue names: per participant a peer connection
 whose received tracks are decoded by aiortc and fanned out through
 ``aiortc.contrib.media.MediaRelay`` to the other participant's peer connection, which
 re-encodes them. Each participant offers, the server answers, in both modes.
 
-Protocol: ``{"session", "role", "offer"}`` per line on stdin; ``{"answer"}`` back.
+Protocol: ``{"session", "role", "offer"}`` per line on stdin; ``{"answer"}`` back, or
+``{"error": code}`` when the endpoint refuses (e.g. ``media_busy``); ``{"op": "pids"}``
+gives this process's pid and its workers'; ``{"op": "lag"}`` the loop lag p99 of this
+process and, with workers, the highest a worker reported over its last 10 s.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from typing import Any
 
@@ -22,6 +28,8 @@ from aiortc.contrib.media import MediaRelay
 
 from bench.loop_lag import LoopLag
 from media.endpoint import LocalMediaEndpoint
+from media.errors import MediaError
+from media.workers import WorkerMediaEndpoint
 
 ROLES = ("citizen", "clerk")
 
@@ -81,9 +89,16 @@ class TranscodingEndpoint:
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mode", choices=["passthrough", "transcode"], required=True)
+    parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
-    endpoint: LocalMediaEndpoint | TranscodingEndpoint = (
-        LocalMediaEndpoint() if args.mode == "passthrough" else TranscodingEndpoint())
+    endpoint: LocalMediaEndpoint | WorkerMediaEndpoint | TranscodingEndpoint
+    if args.mode == "transcode":
+        endpoint = TranscodingEndpoint()
+    elif args.workers >= 2:
+        endpoint = WorkerMediaEndpoint(args.workers)
+        await endpoint.start()
+    else:
+        endpoint = LocalMediaEndpoint()
     loop = asyncio.get_running_loop()
     lag = LoopLag()
     lag.start()
@@ -93,10 +108,24 @@ async def main() -> None:
             request = json.loads(line)
             if request.get("op") == "close":
                 break
-            if request.get("op") == "lag":
-                print(json.dumps(lag.take()), flush=True)
+            if request.get("op") == "pids":
+                workers = endpoint.worker_pids if isinstance(endpoint, WorkerMediaEndpoint) else []
+                print(json.dumps({"pids": [os.getpid(), *workers]}), flush=True)
                 continue
-            answer = await endpoint.answer(request["session"], request["role"], request["offer"])
+            if request.get("op") == "lag":
+                own = lag.take()
+                if isinstance(endpoint, WorkerMediaEndpoint):
+                    reported = [s.lag_p99_ms for s in endpoint.worker_statuses() if s]
+                    own["workers_p99_ms"] = max(reported, default=0.0)
+                    own["p99_ms"] = max(own["p99_ms"], own["workers_p99_ms"])
+                print(json.dumps(own), flush=True)
+                continue
+            try:
+                answer = await endpoint.answer(request["session"], request["role"],
+                                               request["offer"])
+            except MediaError as exc:
+                print(json.dumps({"error": exc.code}), flush=True)
+                continue
             print(json.dumps({"answer": answer}), flush=True)
     finally:
         await endpoint.close()
