@@ -17,11 +17,24 @@ Layout under ``prefix`` (one deployment, or one test, per prefix):
 ``owners`` hash participant -> ticket id; ``clerks`` hash id -> clerk JSON;
 ``sessions`` hash id -> session JSON; ``paused`` set of matter codes; ``lock*`` the lease.
 
-Every write of a ticket, clerk or paused matter also bumps ``version``. While this node
-holds the lock it reads all of them once into a :class:`Snapshot` and serves further
-reads from it; the copy outlives the lease while ``version`` shows nobody else wrote.
-A full read decodes only entries whose raw JSON changed since this node last saw them,
-so a clerk's dispatcher view (cached on the record) survives it.
+Every write of a ticket, clerk or paused matter also bumps ``version`` and, in the same
+script, appends to ``changes`` (a list of the last :data:`LOG_LENGTH` entries, the last
+one for the current version) what it wrote: ``t:<ticket>`` (ticket or offer),
+``o:<ticket>|<owner>`` (a ticket added or removed, and its owner's entry),
+``x:<ticket>|<clerk>`` (a claim), ``c:<clerk>``, ``p:<matter>``. While this node holds
+the lock it serves reads from a :class:`Snapshot`; the copy outlives the lease while
+``version`` shows nobody else wrote, and when someone did, one script brings it up to
+date by re-reading only the records the log names since the copy's version. The whole
+state is read only for a node's first lease or when the log does not reach back to the
+copy's version (a node that sat out more than :data:`LOG_LENGTH` writes). A full read
+decodes only entries whose raw JSON changed since this node last saw them, so a clerk's
+dispatcher view (cached on the record) survives it.
+
+A fresh ``version`` (a new deployment, or Redis lost its data) starts at the current
+Unix time in microseconds, not at 1: a copy from before the loss is then further behind
+than the log reaches (its writes would have to have outrun the clock, one per
+microsecond), and is read again whole rather than patched from a log that describes
+other writes.
 """
 
 from __future__ import annotations
@@ -48,9 +61,28 @@ from signaling.store_codec import (
 )
 from signaling.store_snapshot import Snapshot
 
-# KEYS: tickets, offers, clerks, sessions, version
+LOG_LENGTH = 4096
+"""Entries the change log keeps (a few hundred KB). A node further behind reads
+everything. The bound also keeps the catch-up script's ``HMGET`` of the changed records
+under the 8,000 arguments Redis's Lua lets ``unpack`` spread."""
+
+# Prepended to every script that writes: bump ``version`` (KEYS[v]) and log ``entry``
+# in ``changes`` (KEYS[l]) as the entry for the new version.
+_LOG = f"""
+local function logged(v, l, entry)
+  if redis.call('INCR', KEYS[v]) == 1 then
+    local now = redis.call('TIME')
+    redis.call('SET', KEYS[v], now[1] .. string.format('%06d', tonumber(now[2])))
+    redis.call('DEL', KEYS[l])
+  end
+  redis.call('RPUSH', KEYS[l], entry)
+  redis.call('LTRIM', KEYS[l], -{LOG_LENGTH}, -1)
+end
+"""
+
+# KEYS: tickets, offers, clerks, sessions, version, changes
 # ARGV: ticket id, clerk id, offered clerk JSON, session id, session JSON, offer entry
-_CLAIM = """
+_CLAIM = _LOG + """
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
 if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return 0 end
 local raw = redis.call('HGET', KEYS[3], ARGV[2])
@@ -61,23 +93,36 @@ if clerk.offer_id ~= nil and clerk.offer_id ~= cjson.null then return 0 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[6])
 redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
 redis.call('HSET', KEYS[4], ARGV[4], ARGV[5])
-redis.call('INCR', KEYS[5])
+logged(5, 6, 'x:' .. ARGV[1] .. '|' .. ARGV[2])
 return 1
 """
 
-# KEYS: tickets, offers, owners, version; ARGV: id, ticket JSON, owner, offer entry or ''
-_ADD_TICKET = """
+# KEYS: tickets, offers, owners, version, changes
+# ARGV: id, ticket JSON, owner, offer entry or ''
+_ADD_TICKET = _LOG + """
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('HSET', KEYS[3], ARGV[3], ARGV[1])
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[2], ARGV[1], ARGV[4]) end
-redis.call('INCR', KEYS[4])
+logged(4, 5, 'o:' .. ARGV[1] .. '|' .. ARGV[3])
 return 1
 """
 
-# KEYS: tickets, offers, owners, version; ARGV: id.
+# KEYS: tickets, offers, version, changes; ARGV: id, ticket JSON, offer entry or ''
+_PUT_TICKET = _LOG + """
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if ARGV[3] == '' then
+  redis.call('HDEL', KEYS[2], ARGV[1])
+else
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+end
+logged(3, 4, 't:' .. ARGV[1])
+return 1
+"""
+
+# KEYS: tickets, offers, owners, version, changes; ARGV: id.
 # Returns {ticket JSON, offer or false}, or nil when there was no such ticket.
-_REMOVE_TICKET = """
+_REMOVE_TICKET = _LOG + """
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then return nil end
 local offer = redis.call('HGET', KEYS[2], ARGV[1])
@@ -85,8 +130,71 @@ redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[2], ARGV[1])
 local owner = cjson.decode(raw).owner
 if redis.call('HGET', KEYS[3], owner) == ARGV[1] then redis.call('HDEL', KEYS[3], owner) end
-redis.call('INCR', KEYS[4])
+logged(4, 5, 'o:' .. ARGV[1] .. '|' .. owner)
 return {raw, offer}
+"""
+
+# KEYS: clerks, version, changes; ARGV: id, clerk JSON
+_PUT_CLERK = _LOG + """
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+logged(2, 3, 'c:' .. ARGV[1])
+return 1
+"""
+
+# KEYS: paused, version, changes; ARGV: matter, '1' to pause or '' to resume
+_SET_PAUSED = _LOG + """
+if ARGV[2] == '1' then
+  redis.call('SADD', KEYS[1], ARGV[1])
+else
+  redis.call('SREM', KEYS[1], ARGV[1])
+end
+logged(2, 3, 'p:' .. ARGV[1])
+return 1
+"""
+
+# KEYS: version, changes, tickets, offers, owners, clerks, paused; ARGV: the copy's version.
+# Returns false when the log does not reach back to that version; {version} when nothing
+# changed; else {version, ticket ids, their tickets, their offers, owners, their ticket
+# ids, clerk ids, their clerks, 1 if a matter was paused or resumed, the paused matters},
+# a missing record as nil.
+_CHANGES = """
+local v = tonumber(redis.call('GET', KEYS[1]) or '0')
+local n = v - tonumber(ARGV[1])
+if n == 0 then return {v} end
+if n < 0 or n > redis.call('LLEN', KEYS[2]) then return false end
+local tickets, owners, clerks, seen, paused = {}, {}, {}, {}, 0
+local function note(list, kind, id)
+  if not seen[kind .. id] then
+    seen[kind .. id] = true
+    list[#list + 1] = id
+  end
+end
+for _, entry in ipairs(redis.call('LRANGE', KEYS[2], -n, -1)) do
+  local kind, rest = string.sub(entry, 1, 1), string.sub(entry, 3)
+  if kind == 'p' then
+    paused = 1
+  elseif kind == 'c' then
+    note(clerks, 'c', rest)
+  elseif kind == 't' then
+    note(tickets, 't', rest)
+  else
+    local bar = string.find(rest, '|', 1, true)
+    note(tickets, 't', string.sub(rest, 1, bar - 1))
+    if kind == 'x' then
+      note(clerks, 'c', string.sub(rest, bar + 1))
+    else
+      note(owners, 'o', string.sub(rest, bar + 1))
+    end
+  end
+end
+local function get(key, fields)
+  if #fields == 0 then return {} end
+  return redis.call('HMGET', key, unpack(fields))
+end
+local members = {}
+if paused == 1 then members = redis.call('SMEMBERS', KEYS[7]) end
+return {v, tickets, get(KEYS[3], tickets), get(KEYS[4], tickets), owners,
+        get(KEYS[5], owners), clerks, get(KEYS[6], clerks), paused, members}
 """
 
 # KEYS: tickets, offers, owners; ARGV: owner. Returns {id, ticket JSON, offer or false}.
@@ -118,17 +226,29 @@ class RedisStore:
         self._k_sessions = f"{prefix}sessions"
         self._k_paused = f"{prefix}paused"
         self._k_version = f"{prefix}version"
-        self._ticket_keys = [self._k_tickets, self._k_offers, self._k_owners, self._k_version]
+        self._k_changes = f"{prefix}changes"
+        self._logged = [self._k_version, self._k_changes]
+        self._ticket_keys = [self._k_tickets, self._k_offers, self._k_owners, *self._logged]
         self._lock = RedisQueueLock(redis, prefix, ttl=lock_ttl, listener=self)
         self._claim = redis.register_script(_CLAIM)
         self._add_ticket = redis.register_script(_ADD_TICKET)
+        self._put_ticket = redis.register_script(_PUT_TICKET)
         self._remove_ticket = redis.register_script(_REMOVE_TICKET)
+        self._put_clerk = redis.register_script(_PUT_CLERK)
+        self._set_paused = redis.register_script(_SET_PAUSED)
+        self._changes = redis.register_script(_CHANGES)
         self._ticket_of = redis.register_script(_TICKET_OF)
         self._ticket_cache: dict[str, tuple[Raw, Raw | None, TicketRecord]] = {}
         self._raw_tickets: dict[Raw, tuple[Raw, Raw | None, TicketRecord]] = {}
         self._clerk_cache: dict[str, tuple[Raw, ClerkRecord]] = {}
         self._leased = False
         self._snapshot: Snapshot | None = None
+        self._behind = False
+        """The copy may miss writes logged after its version: catch up before reading."""
+        self.full_reads = 0
+        """Times this node read the whole state into its copy (tests, benchmarks)."""
+        self.catch_ups = 0
+        """Times it brought its copy up to date from the change log instead."""
         self._replay = RedisReplay(redis, prefix)
 
     @property
@@ -146,30 +266,39 @@ class RedisStore:
         keys = [key async for key in self.redis.scan_iter(match=f"{self.prefix}*")]
         if keys:
             await self.redis.delete(*keys)
-        self._snapshot = None
+        self._snapshot, self._behind = None, False
 
     # ---- the lease's copy of the state ---------------------------------------------
 
     def lease_started(self, version: int) -> None:
         self._leased = True
         if self._snapshot is not None and self._snapshot.version != version:
-            self._snapshot = None  # another node wrote since this node's last lease
+            self._behind = True  # another node wrote since this node's last lease
 
     def lease_ended(self, version: int | None) -> None:
         self._leased = False
         snapshot = self._snapshot
-        if snapshot is None:
+        if snapshot is None or self._behind:
             return
         if version is None or snapshot.version + snapshot.writes != version:
-            self._snapshot = None  # the lease lapsed or someone else wrote meanwhile
+            # The lease lapsed or someone else wrote meanwhile. Every write since the
+            # copy's version, this node's mirrored ones included, is in the log.
+            self._behind = True
         else:
             snapshot.version, snapshot.writes = version, 0
 
     async def _read(self) -> Snapshot | None:
-        """The copy to read from while leased (read once per stale lease), else None."""
+        """The copy to read from while leased (caught up or read once per stale lease),
+        else None."""
         if not self._leased:
             return None
+        if self._snapshot is not None and self._behind:
+            if not await self._catch_up(self._snapshot):
+                self._snapshot = None
+            self._behind = False
         if self._snapshot is None:
+            self.full_reads += 1
+            self._behind = False
             async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.hgetall(self._k_tickets)
                 pipe.hgetall(self._k_offers)
@@ -185,13 +314,43 @@ class RedisStore:
                 paused={_text(m) for m in paused}, version=int(version or 0))
         return self._snapshot
 
+    async def _catch_up(self, snapshot: Snapshot) -> bool:
+        """Re-read the records written since the copy's version; False when the change
+        log does not reach back that far."""
+        found = await self._changes(keys=[
+            *self._logged, self._k_tickets, self._k_offers, self._k_owners, self._k_clerks,
+            self._k_paused], args=[snapshot.version])
+        if found is None:
+            return False
+        self.catch_ups += 1
+        if len(found) == 1:
+            snapshot.version, snapshot.writes = int(found[0]), 0
+            return True
+        version, ids, raws, offers, owners, owned, clerk_ids, clerks, paused, members = found
+        tickets: dict[str, TicketRecord | None] = {}
+        for raw_id, raw, offer in zip(ids, raws, offers, strict=True):
+            ticket_id = _text(raw_id)
+            if raw is None:
+                self._ticket_cache.pop(ticket_id, None)
+                tickets[ticket_id] = None
+            else:
+                tickets[ticket_id] = self._ticket(ticket_id, raw, offer)
+        snapshot.refresh(
+            version=int(version), tickets=tickets,
+            owners={_text(k): None if v is None else _text(v)
+                    for k, v in zip(owners, owned, strict=True)},
+            clerks={_text(k): None if raw is None else self._clerk(_text(k), raw)
+                    for k, raw in zip(clerk_ids, clerks, strict=True)},
+            paused={_text(m) for m in members} if paused else None)
+        return True
+
     def _wrote(self, change: Callable[[Snapshot], None]) -> None:
-        """Mirror one write (already in Redis, version bumped) in the copy."""
+        """Mirror one write (already in Redis and in the change log) in the copy."""
         snapshot = self._snapshot
-        if snapshot is None:
+        if snapshot is None or self._behind:
             return
         if not self._leased:
-            self._snapshot = None
+            self._behind = True  # other nodes may be writing too: catch up next lease
             return
         change(snapshot)
         snapshot.writes += 1
@@ -241,15 +400,8 @@ class RedisStore:
 
     async def put_ticket(self, record: TicketRecord) -> None:
         ticket_id = record.ticket.id
-        offer = encode_offer(record)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self._k_tickets, ticket_id, encode_ticket(record))
-            if offer is None:
-                pipe.hdel(self._k_offers, ticket_id)
-            else:
-                pipe.hset(self._k_offers, ticket_id, offer)
-            pipe.incr(self._k_version)
-            await pipe.execute()
+        await self._put_ticket(keys=[self._k_tickets, self._k_offers, *self._logged], args=[
+            ticket_id, encode_ticket(record), encode_offer(record) or ""])
         self._wrote(lambda snapshot: snapshot.put_ticket(record))
 
     async def remove_ticket(self, ticket_id: str) -> TicketRecord | None:
@@ -286,10 +438,8 @@ class RedisStore:
         return record
 
     async def put_clerk(self, record: ClerkRecord) -> None:
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self._k_clerks, record.id, encode_clerk(record))
-            pipe.incr(self._k_version)
-            await pipe.execute()
+        await self._put_clerk(keys=[self._k_clerks, *self._logged],
+                              args=[record.id, encode_clerk(record)])
         self._wrote(lambda snapshot: snapshot.put_clerk(record))
 
     async def get_clerk(self, clerk_id: str) -> ClerkRecord | None:
@@ -307,7 +457,7 @@ class RedisStore:
     async def claim_offer(self, ticket_id: str, offered: ClerkRecord, session: Session) -> bool:
         claimed = await self._claim(
             keys=[self._k_tickets, self._k_offers, self._k_clerks, self._k_sessions,
-                  self._k_version],
+                  *self._logged],
             args=[ticket_id, offered.id, encode_clerk(offered), session.session_id,
                   encode_session(session), offer_value(offered.id, session.session_id)])
         if not claimed:
@@ -335,13 +485,8 @@ class RedisStore:
         return frozenset(_text(m) for m in members)
 
     async def set_paused(self, matter: str, paused: bool) -> None:
-        async with self.redis.pipeline(transaction=True) as pipe:
-            if paused:
-                pipe.sadd(self._k_paused, matter)
-            else:
-                pipe.srem(self._k_paused, matter)
-            pipe.incr(self._k_version)
-            await pipe.execute()
+        await self._set_paused(keys=[self._k_paused, *self._logged],
+                               args=[matter, "1" if paused else ""])
         self._wrote(lambda snapshot: snapshot.set_paused(matter, paused))
 
 
