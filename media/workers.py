@@ -111,7 +111,8 @@ class WorkerMediaEndpoint:
         self._on_failure = on_failure
         self._recording = recording
         self._on_segment = on_segment
-        self._max_lag_ms = max_lag_ms
+        self.max_lag_ms = max_lag_ms
+        """Placement skips a worker whose loop lag p99 is above this."""
         self._workers: list[_Worker | None] = [None] * workers
         self._placement: dict[str, _Worker] = {}
         self._recordings: set[str] = set()
@@ -275,7 +276,7 @@ class WorkerMediaEndpoint:
             return placed
         loads = [WorkerStatus(w.pid, len(w.sessions), w.status.cpu_pct, w.status.lag_p99_ms)
                  if w is not None and w.alive else None for w in self._workers]
-        index = choose_worker(loads, self.settings.max_sessions, self._max_lag_ms)
+        index = choose_worker(loads, self.settings.max_sessions, self.max_lag_ms)
         if index is None:
             raise MediaBusy(self.settings.max_sessions or len(self._placement))
         worker = self._workers[index]

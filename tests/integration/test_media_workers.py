@@ -60,7 +60,7 @@ async def workers(tmp_path: Path, failures: list[Failure],
     endpoint = WorkerMediaEndpoint(
         2, RelaySettings(max_sessions=2), on_failure=failed,
         recording=RecordingSettings(tmp_path / "recordings", segment_s=1.5, handover_s=1.0),
-        on_segment=segments.append)
+        on_segment=segments.append, max_lag_ms=float("inf"))  # placement is not under test
     await endpoint.start()
     yield endpoint
     await endpoint.close()
@@ -208,6 +208,7 @@ async def test_a_call_through_the_server_with_media_workers_survives_a_killed_wo
     server: TestServer = await aiohttp_server(app)
     media = app[app_keys.MEDIA]
     assert isinstance(media, WorkerMediaEndpoint)
+    media.max_lag_ms = float("inf")  # a loaded test machine must not turn this into media_busy
     clients: list[Client] = []
     try:
         assert len(media.worker_pids) == 2  # started with the server
