@@ -5,7 +5,9 @@ Started by the app when a Redis URL is set. At start the node first ends any ses
 still pinned to its own id (a restart with a fixed ``XIAOWU_NODE_ID``: the media it
 held died with the old process), then beats every ``node_heartbeat_s``; on each beat it
 also claims the nodes whose heartbeat expired and ends their sessions through
-:meth:`QueueService.node_lost`, under the queue's cross-node lock.
+:meth:`QueueService.node_lost`, under the queue's cross-node lock; the participants whose
+sockets were all on a dead node and are not back elsewhere start their grace periods on
+the node that found it dead.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from server import app_keys
+from signaling.queue_service import QueueService
 from signaling.redis_nodes import RedisNodes
 
 log = structlog.get_logger("xiaowu.nodes")
@@ -36,6 +39,13 @@ async def _on_forwarded(app: web.Application, message: dict[str, Any]) -> None:
                                  str(message["event"]), dict(message["data"]))
 
 
+async def _participants_lost(queue: QueueService, nodes: RedisNodes, node_id: str) -> None:
+    """The participants whose sockets were all on ``node_id`` and who are not back on
+    another node: their grace periods start here (the dead node's timers died with it)."""
+    for _, participant in await nodes.forget_sockets(node_id):
+        await queue.participant_lost_with_node(participant)
+
+
 async def _beat_and_watch(app: web.Application, nodes: RedisNodes, every_s: float) -> None:
     queue = app[app_keys.QUEUE]
     while True:
@@ -44,6 +54,7 @@ async def _beat_and_watch(app: web.Application, nodes: RedisNodes, every_s: floa
             await nodes.beat(media.session_count if media is not None else 0)
             for node_id in await nodes.claim_dead():
                 await queue.node_lost(node_id)
+                await _participants_lost(queue, nodes, node_id)
         except (RedisError, OSError) as exc:  # Redis away for a moment: beat again later
             log.warning("node.heartbeat_failed", error=str(exc))
         await asyncio.sleep(every_s)
@@ -53,6 +64,7 @@ async def nodes_ctx(app: web.Application) -> AsyncIterator[None]:
     nodes = app[app_keys.NODES]
     settings = app[app_keys.SETTINGS]
     await app[app_keys.QUEUE].node_lost(nodes.node.id)
+    await _participants_lost(app[app_keys.QUEUE], nodes, nodes.node.id)
     subscribed = asyncio.Event()
     listener = asyncio.create_task(
         nodes.listen(lambda message: _on_forwarded(app, message), subscribed))

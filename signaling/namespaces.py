@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from server import app_keys
 from server.errors import Forbidden
@@ -41,6 +43,7 @@ from signaling.protocol import (
 from signaling.queue_service import QueueService, clerk_key, new_id
 from signaling.role_namespace import NAMESPACE_ROLES, RoleNamespace
 
+log = structlog.get_logger("xiaowu.socket")
 WEBRTC_EVENTS = ("webrtc.offer", "webrtc.answer", "webrtc.candidate", "webrtc.restart")
 
 
@@ -71,12 +74,22 @@ class _QueueNamespace(RoleNamespace):
         key = participant_of(principal)
         self._sockets.setdefault(key, []).append(sid)
         await self.enter_room(sid, key)
+        if (nodes := self.app.get(app_keys.NODES)) is not None:
+            try:
+                await nodes.socket_opened(self.namespace, key, sid)
+            except (RedisError, OSError) as exc:  # only a grace timer elsewhere misses it
+                log.warning("socket.presence_failed", namespace=self.namespace, error=str(exc))
 
     async def disconnected(self, sid: str, principal: Principal) -> None:
         key = participant_of(principal)
         sids = self._sockets.get(key, [])
         if sid in sids:
             sids.remove(sid)
+        if (nodes := self.app.get(app_keys.NODES)) is not None:
+            try:
+                await nodes.socket_closed(self.namespace, key, sid)
+            except (RedisError, OSError) as exc:  # the node's entry goes when it stops
+                log.warning("socket.presence_failed", namespace=self.namespace, error=str(exc))
         if not sids:
             self._sockets.pop(key, None)
             await self.participant_gone(key)

@@ -53,6 +53,7 @@ from signaling.tickets import Channel, Priority, Ticket, build_pools
 from signaling.timers import Timers
 
 log = structlog.get_logger("xiaowu.queue")
+Online = Callable[[str], Awaitable[bool]]
 P = PresenceState
 S = SessionState
 
@@ -86,7 +87,8 @@ class QueueService:
                  clock: Callable[[], float] = time.time,
                  media: AnsweringEndpoint | None = None,
                  cases: CaseHooks | None = None,
-                 node: MediaNode | None = None, forward: Forward | None = None) -> None:
+                 node: MediaNode | None = None, forward: Forward | None = None,
+                 online: Online | None = None) -> None:
         self.store = store
         self.config = config
         self.notifier = notifier
@@ -98,6 +100,8 @@ class QueueService:
         self.node = node or MediaNode("local", "")
         self.forward = forward
         """Set with several nodes: sends a session's media events to the node holding it."""
+        self.online = online
+        """Set with several nodes: whether a participant has a socket open on any node."""
         self.averager = HandleTimeAverager({m.code: m.expected_minutes for m in config.matters})
         self.views = QueueViews(config, self.averager)
         self._lock = store.lock
@@ -283,8 +287,25 @@ class QueueService:
 
         self.timers.schedule(f"forget:{owner}", self.timings.grace, forget)
 
+    async def _back_elsewhere(self, participant: str) -> bool:
+        """Whether a participant whose grace period ran out on this node came back on
+        another one (which cannot cancel this node's timer)."""
+        if self.online is None or not await self.online(participant):
+            return False
+        log.info("grace.back_on_another_node", participant=participant)
+        return True
+
     async def _citizen_lost(self, owner: str) -> None:
-        await self._drop_ticket(owner, "citizen_lost")
+        if not await self._back_elsewhere(owner):
+            await self._drop_ticket(owner, "citizen_lost")
+
+    async def participant_lost_with_node(self, participant: str) -> None:
+        """A participant whose sockets were all on a node that died (or restarted) and who
+        has not come back elsewhere: disconnected as of now, on this node."""
+        if participant.startswith("clerk:"):
+            await self.clerk_offline(participant.removeprefix("clerk:"))
+        else:
+            await self.citizen_offline(participant)
 
     async def _drop_ticket(self, owner: str, reason: str) -> bool:
         record = await self.store.ticket_of(owner)
@@ -537,6 +558,8 @@ class QueueService:
         of the queue and the session ends as failed."""
         clerk = await self.store.get_clerk(clerk_id)
         if clerk is None or clerk.session_id is None:
+            return
+        if await self._back_elsewhere(clerk_key(clerk_id)):
             return
         session = await self.store.get_session(clerk.session_id)
         if session is not None and session.state is not S.ENDED:

@@ -9,6 +9,13 @@ exactly one caller) ends its sessions. A node that stops cleanly deletes its key
 leaves its name in the set, so a survivor ends its sessions at once instead of after
 the TTL.
 
+Which participants have a socket open, and on which node, is kept here too: a set per
+participant (per namespace, so a supervisor's dashboard does not count as a clerk's
+console) and one per node, so that a grace timer on one node can tell that the
+participant came back on another (and leave their ticket or session alone), and a
+survivor can treat the participants of a dead node as disconnected there (their grace
+timers died with it).
+
 Forwarding is plain ``PUBLISH``: Redis answers how many subscribers got the message, so
 a sender knows at once when no node of that id listens (it died, or never existed) and
 the participant gets an error instead of waiting for an answer that cannot come. A
@@ -30,6 +37,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from signaling.media_signaling import MediaNode
+from signaling.notifier import namespace_of
 
 log = structlog.get_logger("xiaowu.nodes")
 
@@ -94,6 +102,59 @@ class RedisNodes:
                 claimed.append(node_id)
         return claimed
 
+    # ---- which participants are connected where -------------------------------------
+
+    def _online_key(self, namespace: str, participant: str) -> str:
+        return f"{self.prefix}online:{namespace}:{participant}"
+
+    def _sockets_key(self, node_id: str) -> str:
+        return f"{self.prefix}node_sockets:{node_id}"
+
+    async def socket_opened(self, namespace: str, participant: str, sid: str) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.sadd(self._online_key(namespace, participant), f"{self.node.id}/{sid}")
+            pipe.sadd(self._sockets_key(self.node.id), f"{namespace}\t{participant}\t{sid}")
+            await pipe.execute()
+
+    async def socket_closed(self, namespace: str, participant: str, sid: str) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.srem(self._online_key(namespace, participant), f"{self.node.id}/{sid}")
+            pipe.srem(self._sockets_key(self.node.id), f"{namespace}\t{participant}\t{sid}")
+            await pipe.execute()
+
+    async def online(self, namespace: str, participant: str) -> bool:
+        """Whether the participant has a socket open in ``namespace`` on any live node."""
+        count: int = await self.redis.scard(self._online_key(namespace, participant))
+        return count > 0
+
+    async def participant_online(self, participant: str) -> bool:
+        """:meth:`online` in the participant's own namespace; ``False`` (as on one node)
+        when Redis cannot answer, so a grace period still ends."""
+        try:
+            return await self.online(namespace_of(participant), participant)
+        except (RedisError, OSError) as exc:
+            log.warning("node.online_check_failed", participant=participant, error=str(exc))
+            return False
+
+    async def forget_sockets(self, node_id: str) -> list[tuple[str, str]]:
+        """Drop the sockets a dead (or restarted) node had open; returns the
+        ``(namespace, participant)`` pairs left with no socket on any node."""
+        raw = await self.redis.smembers(self._sockets_key(node_id))
+        entries = sorted({_socket_entry(_text(m)) for m in raw})
+        if not entries:
+            return []
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for namespace, participant, sid in entries:
+                pipe.srem(self._online_key(namespace, participant), f"{node_id}/{sid}")
+            pipe.delete(self._sockets_key(node_id))
+            await pipe.execute()
+        pairs = sorted({(namespace, participant) for namespace, participant, _ in entries})
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for namespace, participant in pairs:
+                pipe.scard(self._online_key(namespace, participant))
+            counts = await pipe.execute()
+        return [pair for pair, count in zip(pairs, counts, strict=True) if not count]
+
     async def forward(self, node_id: str, message: dict[str, Any]) -> bool:
         receivers: int = await self.redis.publish(self.channel(node_id), json.dumps(message))
         return receivers > 0
@@ -118,6 +179,15 @@ class RedisNodes:
                 task.cancel()
             with contextlib.suppress(RedisError, OSError):
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _socket_entry(value: str) -> tuple[str, str, str]:
+    namespace, participant, sid = value.split("\t", 2)
+    return namespace, participant, sid
 
 
 async def _guarded(handle: Callable[[dict[str, Any]], Awaitable[None]],

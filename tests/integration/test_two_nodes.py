@@ -113,7 +113,8 @@ class Node:
 
 @contextlib.asynccontextmanager
 async def two_nodes(tmp_path: Path, redis_url: str, redis_prefix: str, *, media_mode: str,
-                    shared_data: bool = False) -> AsyncIterator[tuple[Node, Node]]:
+                    shared_data: bool = False,
+                    extra_env: dict[str, str] | None = None) -> AsyncIterator[tuple[Node, Node]]:
     """Two server processes on one Redis and one fresh PostgreSQL schema; with
     ``shared_data`` both use one data directory (the blobs every node must see)."""
     admin, schema = await _postgres_schema()
@@ -132,6 +133,7 @@ async def two_nodes(tmp_path: Path, redis_url: str, redis_prefix: str, *, media_
         "XIAOWU_AUTO_MIGRATE": "false", "XIAOWU_CAPTURE_WARM_START": "false",
         "XIAOWU_WRAP_UP_S": "0.5", "XIAOWU_DOCUMENT_WORKERS": "1",
         "XIAOWU_NODE_HEARTBEAT_S": "0.3", "XIAOWU_NODE_TTL_S": "1.5",
+        **(extra_env or {}),
     })
     started = [Node(f"node{i}", app, env,
                     tmp_path / ("shared" if shared_data else f"node{i}"),
@@ -196,3 +198,19 @@ async def test_a_clerk_on_node_1_serves_a_citizen_waiting_on_node_2(
     assert (ended["session_id"], ended["outcome"]) == (session_id, "completed")
     assert (await clerk.until("session.ended", lambda d: d["session_id"] == session_id)
             )["presence"] in ("wrap_up", "available")
+
+
+async def test_a_citizen_back_on_the_other_node_inside_grace_keeps_the_ticket(
+        tmp_path: Path, redis_url: str, redis_prefix: str) -> None:
+    """Node 2's grace timer cannot be cancelled from node 1; when it runs out it finds
+    the citizen's socket on node 1 (shared in Redis) and leaves the ticket alone."""
+    async with two_nodes(tmp_path, redis_url, redis_prefix, media_mode="p2p",
+                         extra_env={"XIAOWU_GRACE_S": "1"}) as (node1, node2):
+        citizen = await parties.citizen(node2, "wx-grace")
+        ticket = (await citizen.ok("queue.join", {"matter": TEACHER}))["ticket"]
+        await citizen.disconnect()
+        back = await parties.citizen(node1, "wx-grace")
+        await asyncio.sleep(3)  # node 2's grace period has run out meanwhile
+        again = (await back.ok("queue.join", {"matter": TEACHER}))["ticket"]
+        assert again["ticket_id"] == ticket["ticket_id"]
+        assert "grace.back_on_another_node" in node2.log_path.read_text(errors="replace")
