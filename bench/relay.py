@@ -67,6 +67,7 @@ from media.synthetic import encode_audio, encode_video  # noqa: E402
 PYTHON = str(REPO / ".venv" / "bin" / "python")
 CALL_TIMEOUT_S = 120.0  # niced bench processes may be stopped for tens of seconds
 CONNECT_WITHIN_S = 30.0
+STOP_CHECK_S = 0.1
 MATCH_WITHIN_S = 1.0
 REPORT_LIMIT = 256 * 1024 * 1024
 
@@ -141,6 +142,7 @@ class Phase:
     all_ms: list[float]
     rtp_loss_pct: float
     processes: dict[str, float]
+    stopped_s: float
 
     @property
     def cpu_per_session(self) -> float:
@@ -242,7 +244,12 @@ async def run_phase(mode: str, sessions: int, clips: tuple[Path, Path], args: ar
         client_pids = [c.pid for c in clients]
         start = gauges.read(time.monotonic(), server_pids, client_pids)
         before = {pid: gauges.cpu_seconds(pid) for pid in names}
-        await asyncio.sleep(args.window)
+        stopped_s = 0.0
+        window_end = time.monotonic() + args.window
+        while (left := window_end - time.monotonic()) > 0:
+            await asyncio.sleep(min(STOP_CHECK_S, left))
+            if gauges.any_stopped(list(names)):
+                stopped_s += STOP_CHECK_S
         end = gauges.read(time.monotonic(), server_pids, client_pids)
         processes = {names[pid]: round(100 * (gauges.cpu_seconds(pid) - cpu) / (end.at - start.at),
                                        1) for pid, cpu in before.items()}
@@ -300,7 +307,7 @@ async def run_phase(mode: str, sessions: int, clips: tuple[Path, Path], args: ar
                        key=lambda name: int(name[1:])),
         refused=len(refused), all_ms=all_ms,
         rtp_loss_pct=100 * (1 - rtp_packets / rtp_expected) if rtp_expected else 0.0,
-        processes=processes,
+        processes=processes, stopped_s=stopped_s,
     )
 
 
@@ -337,7 +344,8 @@ def describe(phase: Phase) -> str:
         f"UDP buffer drops {use.udp_drops}; unidentified frames {phase.unknown}; "
         f"refused sessions {phase.refused}; sampled {','.join(phase.sampled) or '-'} "
         f"(all sessions p95 {percentile(phase.all_ms, 0.95):.1f} ms, RTP loss "
-        f"{phase.rtp_loss_pct:.2f} %); CPU % by process {phase.processes}"
+        f"{phase.rtp_loss_pct:.2f} % on the last hop); CPU % by process {phase.processes}; "
+        f"bench processes stopped (SIGSTOP) for ~{phase.stopped_s:.1f} s of the window"
     )
 
 
@@ -400,10 +408,11 @@ async def main() -> None:
         "all_sessions_latency_p95_ms": round(percentile(ours.all_ms, 0.95), 1),
         "rtp_loss_pct": round(ours.rtp_loss_pct, 2),
         "cpu_pct_by_process": ours.processes,
+        "stopped_s": round(ours.stopped_s, 1),
         "profiled": args.profile is not None,
         # A starved run delivers little, so it also costs little: its ratio means nothing.
         "valid": (ours.connected == 2 * args.sessions + 2 and ours.loss_pct < 0.5
-                  and baseline.loss_pct < 5.0),
+                  and baseline.loss_pct < 5.0 and ours.stopped_s == 0),
     }
     print(json.dumps({k: None if isinstance(v, float) and math.isnan(v) else v
                       for k, v in result.items()}))

@@ -20,6 +20,19 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def any_stopped(pids: list[int]) -> bool:
+    """Whether one of ``pids`` is stopped (SIGSTOP): other work on this machine may pause
+    niced processes while it measures, which no CPU figure shows."""
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state in ("T", "t"):
+            return True
+    return False
+
+
 def machine_busy_seconds() -> float:
     """CPU seconds all cores spent outside idle and iowait since boot."""
     fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
