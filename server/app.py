@@ -107,6 +107,7 @@ def create_app(settings: Settings, *, config: KioskConfig | None = None,
         media=media, cases=cases, node=node,
         forward=nodes.forward if nodes is not None else None,
         online=nodes.participant_online if nodes is not None else None,
+        announce=nodes.announce_changed if nodes is not None else None,
     )
     if media is not None:
         app[app_keys.MEDIA] = media

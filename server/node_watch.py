@@ -1,5 +1,5 @@
 """Several nodes: this node's heartbeat, the watch for dead nodes, and the listener for
-media events forwarded to this node.
+media events forwarded to this node and for changes of the queue on other nodes.
 
 Started by the app when a Redis URL is set. At start the node first ends any session
 still pinned to its own id (a restart with a fixed ``XIAOWU_NODE_ID``: the media it
@@ -30,6 +30,9 @@ log = structlog.get_logger("xiaowu.nodes")
 
 async def _on_forwarded(app: web.Application, message: dict[str, Any]) -> None:
     queue = app[app_keys.QUEUE]
+    if message.get("kind") == "queue_changed":
+        queue.changed_elsewhere([str(t) for t in message.get("forget", [])])
+        return
     session_id = str(message["session_id"])
     if message.get("kind") == "end":
         if app_keys.MEDIA in app:

@@ -19,9 +19,15 @@ def namespace_of(participant: str) -> str:
 
 
 class Notifier(Protocol):
-    async def send(self, participant: str, event: str, data: dict[str, Any]) -> None: ...
-    async def supervisors(self, event: str, data: dict[str, Any]) -> None: ...
-    async def all_clerks(self, event: str, data: dict[str, Any]) -> None: ...
+    """``local``: only to this node's sockets (with several nodes, each node pushes the
+    queue's positions and overviews to its own sockets; one node has them all)."""
+
+    async def send(self, participant: str, event: str, data: dict[str, Any], *,
+                   local: bool = False) -> None: ...
+    async def supervisors(self, event: str, data: dict[str, Any], *,
+                          local: bool = False) -> None: ...
+    async def all_clerks(self, event: str, data: dict[str, Any], *,
+                         local: bool = False) -> None: ...
 
 
 class SocketNotifier:
@@ -31,11 +37,17 @@ class SocketNotifier:
     def __init__(self, sio: socketio.AsyncServer) -> None:
         self.sio = sio
 
-    async def send(self, participant: str, event: str, data: dict[str, Any]) -> None:
-        await self.sio.emit(event, data, room=participant, namespace=namespace_of(participant))
+    async def send(self, participant: str, event: str, data: dict[str, Any], *,
+                   local: bool = False) -> None:
+        await self.sio.emit(event, data, room=participant, namespace=namespace_of(participant),
+                            ignore_queue=local)
 
-    async def supervisors(self, event: str, data: dict[str, Any]) -> None:
-        await self.sio.emit(event, data, room=self.SUPERVISORS_ROOM, namespace="/supervisor")
+    async def supervisors(self, event: str, data: dict[str, Any], *,
+                          local: bool = False) -> None:
+        await self.sio.emit(event, data, room=self.SUPERVISORS_ROOM, namespace="/supervisor",
+                            ignore_queue=local)
 
-    async def all_clerks(self, event: str, data: dict[str, Any]) -> None:
-        await self.sio.emit(event, data, room=self.CLERKS_ROOM, namespace="/clerk")
+    async def all_clerks(self, event: str, data: dict[str, Any], *,
+                         local: bool = False) -> None:
+        await self.sio.emit(event, data, room=self.CLERKS_ROOM, namespace="/clerk",
+                            ignore_queue=local)

@@ -54,6 +54,7 @@ from signaling.timers import Timers
 
 log = structlog.get_logger("xiaowu.queue")
 Online = Callable[[str], Awaitable[bool]]
+Announce = Callable[[list[str]], Awaitable[None]]
 P = PresenceState
 S = SessionState
 
@@ -88,7 +89,8 @@ class QueueService:
                  media: AnsweringEndpoint | None = None,
                  cases: CaseHooks | None = None,
                  node: MediaNode | None = None, forward: Forward | None = None,
-                 online: Online | None = None) -> None:
+                 online: Online | None = None,
+                 announce: Announce | None = None) -> None:
         self.store = store
         self.config = config
         self.notifier = notifier
@@ -102,6 +104,13 @@ class QueueService:
         """Set with several nodes: sends a session's media events to the node holding it."""
         self.online = online
         """Set with several nodes: whether a participant has a socket open on any node."""
+        self.announce = announce
+        """Set with several nodes: tells the other nodes that the queue changed. Each node
+        pushes positions, overviews and dashboards to its own sockets only, so a citizen
+        gets each update once, from the node it is connected to, without a round trip
+        through the socket.io message queue."""
+        self._announce_due = False
+        self._forgotten: set[str] = set()  # tickets whose last push the others must forget
         self.averager = HandleTimeAverager({m.code: m.expected_minutes for m in config.matters})
         self.views = QueueViews(config, self.averager)
         self._lock = store.lock
@@ -320,7 +329,7 @@ class QueueService:
                 await self._end_session(session, Outcome.ABANDONED, reason)
                 return True
         await self.store.remove_ticket(record.ticket.id)
-        self._sent.pop(record.ticket.id, None)
+        self._forget_sent(record.ticket.id)
         self.journal.ticket_closed(record.ticket.id, reason, self.clock())
         self._forget_later(record.owner)
         log.info("ticket.close", ticket=record.ticket.id, reason=reason)
@@ -387,7 +396,7 @@ class QueueService:
         if tell_owner:
             await self.notifier.send(record.owner, "queue.update",
                                      {"ticket_id": ticket.id, "state": "offered"})
-        self._sent.pop(ticket.id, None)
+        self._forget_sent(ticket.id)
         sid = session.session_id
         self.timers.schedule(f"offer:{sid}", self.timings.offer_timeout,
                              lambda: self._offer_missed(sid, MissReason.TIMEOUT))
@@ -419,7 +428,7 @@ class QueueService:
             clerk = await self._move(await self._clerk(clerk_id), P.BUSY, "accepted",
                                      tell=False, offer_id=None,
                                      session_id=session.session_id)
-            self._sent.pop(record.ticket.id, None)
+            self._forget_sent(record.ticket.id)
             await self.store.reset_events(clerk_key(clerk_id))
             await self.store.reset_events(record.owner)
             started = self.views.session_started(session, record, clerk)
@@ -586,7 +595,7 @@ class QueueService:
                  "reason": reason, "requeued": True}
         for party in (record.owner, *also_tell):
             await self._send_numbered(party, "session.ended", ended)
-        self._sent.pop(record.ticket.id, None)
+        self._forget_sent(record.ticket.id)
 
     async def node_lost(self, node_id: str) -> int:
         """A node died (its heartbeat expired) or restarted: the sessions whose media or
@@ -724,8 +733,8 @@ class QueueService:
             for numbered in missed:
                 await self.notifier.send(participant, numbered.event, numbered.payload())
             if "ticket" in snapshot:
-                self._sent.pop(snapshot["ticket"]["ticket_id"] if snapshot["ticket"] else "",
-                               None)
+                if snapshot["ticket"]:
+                    self._forget_sent(snapshot["ticket"]["ticket_id"])
                 self._positions_soon()
             return {"replayed": len(missed), **snapshot}
 
@@ -746,8 +755,23 @@ class QueueService:
         else:
             self.timers.cancel("escalate")
 
-    def _positions_soon(self) -> None:
+    def _forget_sent(self, ticket_id: str) -> None:
+        """The ticket's citizen was told something else since its last position (an
+        offer, a session): the next push sends its position whatever it was before. With
+        several nodes the node holding the citizen's socket pushes, so it is told too."""
+        self._sent.pop(ticket_id, None)
+        if self.announce is not None:
+            self._forgotten.add(ticket_id)
+
+    def changed_elsewhere(self, forget: list[str]) -> None:
+        """Another node changed the queue: push positions to this node's sockets."""
+        for ticket_id in forget:
+            self._sent.pop(ticket_id, None)
+        self._positions_soon(announce=False)
+
+    def _positions_soon(self, *, announce: bool = True) -> None:
         """Coalesce: one push of positions per debounce interval, one dashboard per second."""
+        self._announce_due |= announce
         if not self.timers.pending("positions"):
             self.timers.schedule("positions", self.timings.position_debounce,
                                  self._push_positions)
@@ -756,6 +780,10 @@ class QueueService:
                                  self._push_dashboard)
 
     async def _push_positions(self) -> None:
+        local = self.announce is not None
+        if self.announce is not None and (self._announce_due or self._forgotten):
+            forget, self._forgotten, self._announce_due = sorted(self._forgotten), set(), False
+            await self.announce(forget)
         records = await self.store.tickets()
         clerks = await self.store.clerks()
         paused = await self.store.paused()
@@ -764,16 +792,16 @@ class QueueService:
             key = (view["position"], view["estimate_minutes"], view["state"])
             if self._sent.get(ticket_id) != key:
                 self._sent[ticket_id] = key
-                await self.notifier.send(view.pop("owner"), "queue.update", view)
+                await self.notifier.send(view.pop("owner"), "queue.update", view, local=local)
         overview = self.views.overview(records, paused)
         if overview != self._overview:
             self._overview = overview
-            await self.notifier.all_clerks("queue.overview", {"queues": overview})
+            await self.notifier.all_clerks("queue.overview", {"queues": overview}, local=local)
 
     async def _push_dashboard(self) -> None:
         dashboard = self.views.dashboard(await self.store.tickets(), await self.store.clerks(),
                                          await self.store.paused(), self.clock())
-        await self.notifier.supervisors("dashboard", dashboard)
+        await self.notifier.supervisors("dashboard", dashboard, local=self.announce is not None)
 
     async def overview(self) -> list[dict[str, Any]]:
         async with self._lock:

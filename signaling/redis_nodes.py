@@ -155,23 +155,40 @@ class RedisNodes:
             counts = await pipe.execute()
         return [pair for pair, count in zip(pairs, counts, strict=True) if not count]
 
+    @property
+    def changes_channel(self) -> str:
+        return f"{self.prefix}queue_changed"
+
+    async def announce_changed(self, forget: list[str]) -> None:
+        """Tell every other node that the queue changed (each pushes positions to its own
+        sockets), and which tickets' last pushed positions to forget."""
+        try:
+            await self.redis.publish(self.changes_channel, json.dumps(
+                {"kind": "queue_changed", "node": self.node.id, "forget": forget}))
+        except (RedisError, OSError) as exc:  # the others push at their own next change
+            log.warning("node.announce_failed", error=str(exc))
+
     async def forward(self, node_id: str, message: dict[str, Any]) -> bool:
         receivers: int = await self.redis.publish(self.channel(node_id), json.dumps(message))
         return receivers > 0
 
     async def listen(self, handle: Callable[[dict[str, Any]], Awaitable[None]],
                      subscribed: asyncio.Event) -> None:
-        """Run ``handle`` for each message forwarded to this node, each in its own task
-        (an answer gathers ICE candidates: one must not wait for another)."""
+        """Run ``handle`` for each message forwarded to this node, and each change another
+        node announced, each in its own task (an answer gathers ICE candidates: one must
+        not wait for another)."""
         tasks: set[asyncio.Task[None]] = set()
         pubsub = self.redis.pubsub()
         try:
-            await pubsub.subscribe(self.channel(self.node.id))
+            await pubsub.subscribe(self.channel(self.node.id), self.changes_channel)
             subscribed.set()
             async for message in pubsub.listen():
                 if message.get("type") != "message":
                     continue
-                task = asyncio.create_task(_guarded(handle, json.loads(message["data"])))
+                data = json.loads(message["data"])
+                if data.get("kind") == "queue_changed" and data.get("node") == self.node.id:
+                    continue  # this node's own announcement
+                task = asyncio.create_task(_guarded(handle, data))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
         finally:

@@ -53,7 +53,8 @@ class SharedNotifier:
         self.served: Counter[str] = Counter()
         self.violations: list[str] = []
 
-    async def send(self, participant: str, event: str, data: dict[str, Any]) -> None:
+    async def send(self, participant: str, event: str, data: dict[str, Any], *,
+                   local: bool = False) -> None:
         if event == "offer":
             ticket, session = data["ticket_id"], data["offer_id"]
             if ticket in self.open_ticket:
@@ -73,10 +74,12 @@ class SharedNotifier:
         if participant.startswith("clerk:"):
             self.inbox[participant].put_nowait((event, data))
 
-    async def supervisors(self, event: str, data: dict[str, Any]) -> None:
+    async def supervisors(self, event: str, data: dict[str, Any], *,
+                          local: bool = False) -> None:
         pass
 
-    async def all_clerks(self, event: str, data: dict[str, Any]) -> None:
+    async def all_clerks(self, event: str, data: dict[str, Any], *,
+                         local: bool = False) -> None:
         pass
 
 

@@ -214,3 +214,42 @@ async def test_a_citizen_back_on_the_other_node_inside_grace_keeps_the_ticket(
         again = (await back.ok("queue.join", {"matter": TEACHER}))["ticket"]
         assert again["ticket_id"] == ticket["ticket_id"]
         assert "grace.back_on_another_node" in node2.log_path.read_text(errors="replace")
+
+
+async def test_each_citizen_gets_each_position_once_from_its_own_node(
+        nodes: tuple[Node, Node]) -> None:
+    """Both nodes change the queue at once; each pushes positions only to its own
+    sockets, so the citizen behind does not hear its new place twice (once per node)."""
+    node1, node2 = nodes
+    first = await parties.citizen(node1, "wx-first")
+    second = await parties.citizen(node2, "wx-second")
+    waiting = await parties.citizen(node2, "wx-waiting")
+    behind = await parties.citizen(node1, "wx-behind")
+    for party in (first, second, waiting, behind):
+        await party.ok("queue.join", {"matter": TEACHER})
+    await asyncio.sleep(1.0)  # the joins' own pushes are out
+    waiting.drain("queue.update")
+    behind.drain("queue.update")
+
+    await asyncio.gather(first.ok("queue.leave"), second.ok("queue.leave"))
+    assert (await waiting.until("queue.update", lambda d: d["position"] == 1))
+    assert (await behind.until("queue.update", lambda d: d["position"] == 2))
+    await asyncio.sleep(1.5)  # every node's debounced push has run
+    assert [d for d in waiting.drain("queue.update") if d["position"] == 1] == []
+    assert [d for d in behind.drain("queue.update") if d["position"] == 2] == []
+
+
+async def test_a_withdrawn_offer_puts_the_citizen_on_the_other_node_back_to_waiting(
+        nodes: tuple[Node, Node]) -> None:
+    """Node 1 tells the citizen of the offer; the node holding the citizen's socket must
+    then send their place again, although it is the one it had sent before the offer."""
+    node1, node2 = nodes
+    citizen = await parties.citizen(node2, "wx-withdrawn")
+    await citizen.ok("queue.join", {"matter": TEACHER})
+    await citizen.until("queue.update", lambda d: d.get("state") == "waiting")
+    clerk = await parties.clerk(node1, "wangli")
+    await clerk.next("offer")
+    assert await citizen.until("queue.update", lambda d: d.get("state") == "offered")
+    await clerk.disconnect()  # the offer is withdrawn; nobody else can take the ticket
+    back = await citizen.until("queue.update", lambda d: d.get("state") != "offered")
+    assert (back["state"], back["position"]) == ("waiting", 1)
