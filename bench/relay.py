@@ -66,6 +66,7 @@ from media.synthetic import encode_audio, encode_video  # noqa: E402
 
 PYTHON = str(REPO / ".venv" / "bin" / "python")
 CALL_TIMEOUT_S = 120.0  # niced bench processes may be stopped for tens of seconds
+START_TIMEOUT_S = 600.0  # eleven processes importing aiortc at once, niced, on 2 busy cores
 CONNECT_WITHIN_S = 30.0
 STOP_CHECK_S = 0.1
 MATCH_WITHIN_S = 1.0
@@ -87,16 +88,16 @@ class Child:
             *command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, limit=REPORT_LIMIT,
         )
-        await self.read()
+        await self.read(START_TIMEOUT_S)
 
     @property
     def pid(self) -> int:
         assert self.process is not None
         return self.process.pid
 
-    async def read(self) -> dict[str, Any]:
+    async def read(self, timeout_s: float = CALL_TIMEOUT_S) -> dict[str, Any]:
         assert self.process is not None and self.process.stdout is not None
-        line = await asyncio.wait_for(self.process.stdout.readline(), CALL_TIMEOUT_S)
+        line = await asyncio.wait_for(self.process.stdout.readline(), timeout_s)
         if not line:
             raise RuntimeError(f"{self.name} exited")
         reply: dict[str, Any] = json.loads(line)
@@ -367,7 +368,8 @@ async def main() -> None:
     transcode_sessions = args.transcode_sessions or min(args.sessions, 2)
     frames = int((args.warmup + args.window + 2) * 30)
     clips = make_clips(frames)
-    budget = 4 * (args.warmup + args.window) + CONNECT_WITHIN_S + 5 * args.sessions + 120
+    budget = (4 * (args.warmup + args.window) + CONNECT_WITHIN_S + 5 * args.sessions + 120
+              + START_TIMEOUT_S)
 
     ours = await asyncio.wait_for(
         run_phase("passthrough", args.sessions, clips, args, args.profile), budget)
