@@ -120,6 +120,10 @@ def quads_from_lines(
     a, b = np.triu_indices(len(pi), 1)
     d = np.abs(mean_dir[a] - mean_dir[b])
     d = np.minimum(d, math.pi - d)
+    # Tens of thousands of pairs of pairs: each test below runs only on those that passed the
+    # ones before, the cheapest (directions apart) first.
+    across = d > math.radians(35)
+    a, b = a[across], b[across]
     # Where every two lines meet, whether that is near the image, and how far along each.
     cross = np.cross(homog[:, None, :], homog[None, :, :])
     z = np.where(np.abs(cross[..., 2]) < 1e-9, 1e-9, cross[..., 2])
@@ -128,14 +132,16 @@ def quads_from_lines(
     near = (meet[..., 0] > -margin) & (meet[..., 0] < w + margin)
     near &= (meet[..., 1] > -margin) & (meet[..., 1] < h + margin)
     along = np.einsum("ijc,ic->ij", meet - origin[:, None, :], direction)  # on line i
-    ok = (d > math.radians(35)) & (pi[a] != pi[b]) & (pi[a] != pj[b])
-    ok &= (pj[a] != pi[b]) & (pj[a] != pj[b])
-    ok &= near[pi[a], pi[b]] & near[pi[a], pj[b]] & near[pj[a], pi[b]] & near[pj[a], pj[b]]
-    a, b = a[ok], b[ok]
+    p1, p2, q1, q2 = pi[a], pj[a], pi[b], pj[b]
+    ok = (p1 != q1) & (p1 != q2) & (p2 != q1) & (p2 != q2)
+    p1, p2, q1, q2 = p1[ok], p2[ok], q1[ok], q2[ok]
+    flat = near.ravel()  # one-dimensional lookups: [i * n + j] is near[i, j]
+    ok = flat[p1 * n + q1] & flat[p1 * n + q2] & flat[p2 * n + q1] & flat[p2 * n + q2]
+    p1, p2, q1, q2 = p1[ok], p2[ok], q1[ok], q2[ok]
     # Sides in order: P1, Q2, P2, Q1; corner k is where side k - 1 meets side k.
-    sides = np.stack([pi[a], pj[b], pj[a], pi[b]], axis=1)
-    before = np.roll(sides, 1, axis=1)
-    after = np.roll(sides, -1, axis=1)
+    sides = np.stack([p1, q2, p2, q1], axis=1)
+    before = np.stack([q1, p1, q2, p2], axis=1)
+    after = np.stack([q2, p2, q1, p1], axis=1)
     corners = meet[before, sides]
     valid = plausible(corners, (h, w))
     corners, sides = corners[valid], sides[valid]

@@ -88,9 +88,9 @@ def candidates(image: NDArray[np.uint8]) -> Candidates | None:
     valid = (((s[:, 0] + s[:, 1]) + s[:, 2]) + s[:, 3]) / 4 >= _MIN_SUPPORT  # mean, by column
     if not valid.any():
         return None
-    quads, support = canonical_quads(quads[valid]), support[valid]
+    quads, support = quads[valid], support[valid]
     keep = _distinct_best(quads, edge_score(edge_features(quads, support, shape)), _PRESELECT)
-    quads, support = quads[keep], support[keep]
+    quads, support = canonical_quads(quads[keep]), support[keep]
     inner = interior_features(maps, print_density(maps), quads)
     feats = features(quads, support, side_contrast(maps, quads), inner, shape)
     scores = score(feats)
@@ -116,11 +116,18 @@ def _refine(
 def _distinct_best(
     quads: NDArray[np.float64], scores: NDArray[np.float64], count: int
 ) -> list[int]:
-    """Indices of the best-scoring quads (in canonical corner order), skipping near-duplicates
-    of those already taken."""
+    """Indices of the best-scoring quads, skipping near-duplicates of those already taken
+    (compared in canonical corner order, whatever order the quads come in)."""
     order = np.argsort(-scores, kind="stable")[: 4 * count]
-    q = quads[order]
-    size = np.ptp(q, axis=1).max(axis=1)
+    canonical = canonical_quads(quads[order])
+    q = canonical.reshape(len(order), 8)
+    size = np.ptp(canonical, axis=1).max(axis=1)
+    # [k, j]: how far quad j strays from quad k at its farthest corner coordinate; built one
+    # coordinate at a time (NumPy reduces slowly along a short axis), once for the whole loop.
+    gap = np.abs(q[:, 0, None] - q[None, :, 0])
+    for c in range(1, 8):
+        np.maximum(gap, np.abs(q[:, c, None] - q[None, :, c]), out=gap)
+    duplicate = gap <= 0.03 * size[:, None]
     taken = np.zeros(len(q), bool)
     chosen: list[int] = []
     for k in range(len(q)):
@@ -129,7 +136,7 @@ def _distinct_best(
         if taken[k]:
             continue
         chosen.append(int(order[k]))
-        taken |= np.abs(q - q[k]).max(axis=(1, 2)) <= 0.03 * size[k]
+        taken |= duplicate[k]
     return chosen
 
 

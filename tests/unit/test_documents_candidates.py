@@ -127,3 +127,13 @@ def test_distinct_best_keeps_the_best_of_near_duplicates() -> None:
     # 3 % of a 100 px quad is 3 px: quads 0, 1 and 3 are one outline, best scored is 1.
     assert _distinct_best(quads, scores, 10) == [1, 2, 4]
     assert _distinct_best(quads, scores, 2) == [1, 2]
+
+
+def test_distinct_best_sees_a_duplicate_in_any_corner_order() -> None:
+    # Candidates reach the first cut as found (lines and regions start at any corner, wind
+    # either way): the same outline must still count once.
+    base = _square(50, 30, 100)
+    other_order = np.roll((base + 1.0)[::-1], 1, axis=0)
+    quads = np.stack([base, other_order, base + 40.0])
+    scores = np.array([1.0, 3.0, 2.0])
+    assert _distinct_best(quads, scores, 10) == [1, 2]
