@@ -69,7 +69,10 @@ async def test_a_node_that_releases_queues_behind_one_that_waits(
             order.append("other")
 
     waiting = asyncio.create_task(other())
-    await asyncio.sleep(0.02)  # the other node is now in line
+    for _ in range(500):  # until the other node is in line (a fixed sleep can lose)
+        if await nodes[0].redis.zcard(f"{nodes[0].prefix}lock:waiters"):
+            break
+        await asyncio.sleep(0.01)
     await first.__aexit__(None, None, None)
     # A second lock object on the first node (its own local lock) asks at once:
     again = RedisQueueLock(nodes[0].redis, nodes[0].prefix)
