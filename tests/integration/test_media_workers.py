@@ -7,8 +7,10 @@ The killed-worker test sends SIGKILL to a worker, which is what a crash is.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
+import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -250,3 +252,34 @@ async def negotiate(party: Party, session_id: str) -> Client:
     answer = await party.next("webrtc.answer")
     await client.accept(answer["sdp"])
     return client
+
+
+async def test_workers_exit_when_the_server_process_is_killed() -> None:
+    """No orphans: a worker sees its socket close when the server dies, even by SIGKILL."""
+    script = ("import asyncio, json\n"
+              "from media.workers import WorkerMediaEndpoint\n"
+              "async def main():\n"
+              "    endpoint = WorkerMediaEndpoint(2)\n"
+              "    await endpoint.start()\n"
+              "    print(json.dumps(endpoint.worker_pids), flush=True)\n"
+              "    await asyncio.sleep(600)\n"
+              "asyncio.run(main())\n")
+    server = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", script, stdout=asyncio.subprocess.PIPE)
+    try:
+        assert server.stdout is not None
+        pids = json.loads(await asyncio.wait_for(server.stdout.readline(), 120))
+        assert len(pids) == 2
+    finally:
+        server.kill()
+        await server.wait()
+
+    def gone(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return state == "Z"  # exited, waiting for init to reap it
+
+    await eventually(lambda: all(gone(pid) for pid in pids), within_s=30)
