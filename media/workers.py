@@ -163,14 +163,14 @@ class WorkerMediaEndpoint:
         write_message(writer, ("init", self.settings, self._roles, self._recording))
         try:
             ready = await asyncio.wait_for(read_message(reader), START_WITHIN_S)
+            if ready is None or ready[0] != "ready":
+                raise RuntimeError(f"media worker {index} did not start")
         except BaseException:
-            process.kill()
+            writer.close()
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
             await process.wait()
             raise
-        if ready is None or ready[0] != "ready":
-            process.kill()
-            await process.wait()
-            raise RuntimeError(f"media worker {index} did not start (exit {process.returncode})")
         worker = _Worker(index, process, reader, writer, WorkerStatus(pid=process.pid))
         worker.reading = asyncio.create_task(self._read(worker))
         logger.info("media worker %d started, pid %d", index, process.pid)
