@@ -8,7 +8,7 @@ import math
 import numpy as np
 from numpy.typing import NDArray
 
-from media.documents.candidates import plausible
+from media.documents.candidates import hull_to_quad, plausible
 from media.documents.detect import _distinct_best
 from media.documents.geometry import canonical_quads
 from media.documents.scoring import EDGE_FEATURES, edge_features
@@ -137,3 +137,17 @@ def test_distinct_best_sees_a_duplicate_in_any_corner_order() -> None:
     quads = np.stack([base, other_order, base + 40.0])
     scores = np.array([1.0, 3.0, 2.0])
     assert _distinct_best(quads, scores, 10) == [1, 2]
+
+
+def test_hull_to_quad_cuts_clipped_corners_back_to_the_rectangle() -> None:
+    # A card's outline with its four corners cut off (rounded corners, a thumb over one): the
+    # four short sides go first, their neighbours meeting again at the true corners.
+    octagon = np.array(
+        [[60, 40], [240, 40], [250, 50], [250, 160], [236, 170], [64, 170], [50, 160], [50, 50]],
+        np.float64,
+    )
+    quad = hull_to_quad(octagon)
+    assert quad is not None
+    expected = np.array([[50, 40], [250, 40], [250, 170], [50, 170]], np.float64)
+    got = canonical_quads(quad)[0]
+    np.testing.assert_allclose(got, canonical_quads(expected)[0], atol=1e-9)
