@@ -71,6 +71,7 @@ from bench.pairing_processes import (
     prepare_xiaowu,
     start_echo,
     start_xiaowu,
+    steal_s,
     xiaowu_env,
 )
 from bench.pairing_profile import Profiler
@@ -170,7 +171,7 @@ class Bench:
                 "server_system": sum(s.cpu_s(system_only=True) for s in servers),
                 "citizens": sum(call_all(self.citizens, "cpu_s", timeout=30)),
                 "clerks": self.clerks.call("cpu_s", timeout=30),
-                "machine": machine_busy_s(), "wall": time.monotonic()}
+                "machine": machine_busy_s(), "steal": steal_s(), "wall": time.monotonic()}
 
     @staticmethod
     def _cpu_used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:

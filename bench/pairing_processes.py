@@ -23,11 +23,20 @@ REPO = Path(__file__).resolve().parents[1]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
+def _cpu_ticks() -> list[int]:
+    return [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+
+
 def machine_busy_s() -> float:
     """CPU seconds every process on the machine has used (all cores), from /proc/stat."""
-    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
-    return (user + nice + system + irq + softirq + steal) / CLK_TCK
+    user, nice, system, _idle, _iowait, irq, softirq, _steal = _cpu_ticks()
+    return (user + nice + system + irq + softirq) / CLK_TCK
+
+
+def steal_s() -> float:
+    """CPU seconds the hypervisor gave to other machines while this one wanted to run: on
+    a shared host a run can be starved with nothing else running here."""
+    return _cpu_ticks()[7] / CLK_TCK
 
 
 def free_port() -> int:

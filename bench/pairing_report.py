@@ -22,7 +22,8 @@ def _line(label: str, value: object) -> None:
 def _cpu(used: dict[str, float]) -> str:
     return (f"server {used['server']:.1f} (kernel {used['server_system']:.1f}), citizen "
             f"processes {used['citizens']:.1f}, clerk process {used['clerks']:.1f}, anything "
-            f"else on the machine {used['others']:.1f}"
+            f"else on the machine {used['others']:.1f}, hypervisor steal "
+            f"{used.get('steal', 0.0):.1f}"
             f" (CPU s in {used['wall']:.1f} s on {os.cpu_count()} cores)")
 
 

@@ -21,8 +21,9 @@ same per-packet work as a server leg (SRTP, RTCP, bandwidth estimate), so on thi
 starve as soon as anything else runs (their loops lag by seconds, the kernel drops
 their UDP packets, ICE consent fails and connections close: what made 30 sessions
 "not work"). Each phase therefore reports what it could not control: CPU used by
-other processes on the machine, every loop's lag, and the kernel's UDP receive-buffer
-drops during the window.
+other processes on the machine, CPU the hypervisor gave to other machines (steal: on a
+shared host a run can starve with nothing else running here), every loop's lag, and the
+kernel's UDP receive-buffer drops during the window.
 
 Figures over the measuring window: server CPU (utime+stime from /proc/<pid>/stat, % of
 one core, summed over workers) per session; delivered video fps per receiving track;
@@ -336,7 +337,8 @@ def describe(phase: Phase) -> str:
         f"{phase.mode:>11}: {phase.sessions} sessions on {phase.workers} worker(s), "
         f"{phase.connected}/{2 * phase.sessions + 2} peers connected in {phase.setup_s:.1f} s; "
         f"server CPU {use.servers_pct:.1f} % ({phase.cpu_per_session:.2f} %/session), "
-        f"clients {use.clients_pct:.0f} %, other processes {use.others_pct:.0f} %; "
+        f"clients {use.clients_pct:.0f} %, other processes {use.others_pct:.0f} %, "
+        f"hypervisor steal {use.steal_pct:.0f} %; "
         f"fps {phase.fps:.1f}, loss {phase.loss_pct:.2f} %, latency p50/p95 "
         f"{percentile(phase.relay_ms, 0.5):.1f}/{percentile(phase.relay_ms, 0.95):.1f} ms "
         f"(direct {percentile(phase.direct_ms, 0.5):.1f}/"
@@ -402,6 +404,7 @@ async def main() -> None:
         "transcode_fps": round(baseline.fps, 1),
         "clients_cpu_pct": round(ours.usage.clients_pct, 1),
         "others_cpu_pct": round(ours.usage.others_pct, 1),
+        "steal_cpu_pct": round(ours.usage.steal_pct, 1),
         "server_lag_p99_ms": ours.server_lag_ms,
         "client_lag_p99_ms": ours.client_lag_ms,
         "udp_drops": ours.usage.udp_drops,

@@ -33,10 +33,28 @@ def any_stopped(pids: list[int]) -> bool:
     return False
 
 
+def _cpu_fields() -> list[int]:
+    """The machine's ``cpu`` line of /proc/stat: user nice system idle iowait irq softirq
+    steal guest guest_nice, in clock ticks since boot."""
+    return [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+
+
 def machine_busy_seconds() -> float:
-    """CPU seconds all cores spent outside idle and iowait since boot."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return (sum(fields) - fields[3] - fields[4]) / CLK_TCK
+    """CPU seconds all cores ran something since boot: user (guest time is counted in
+    it already), nice, system, irq and softirq."""
+    return sum(_cpu_fields()[:7]) / CLK_TCK - idle_seconds()
+
+
+def idle_seconds() -> float:
+    fields = _cpu_fields()
+    return (fields[3] + fields[4]) / CLK_TCK
+
+
+def steal_seconds() -> float:
+    """CPU seconds the hypervisor gave to other machines while this one wanted to run:
+    on a shared host a bench can be starved by work that no process here shows."""
+    fields = _cpu_fields()
+    return fields[7] / CLK_TCK if len(fields) > 7 else 0.0
 
 
 def udp_receive_drops() -> int:
@@ -55,12 +73,13 @@ class Reading:
     clients: float
     machine: float
     udp_drops: int
+    steal: float = 0.0
 
 
 def read(at: float, servers: list[int], clients: list[int]) -> Reading:
     return Reading(at, sum(cpu_seconds(pid) for pid in servers),
                    sum(cpu_seconds(pid) for pid in clients), machine_busy_seconds(),
-                   udp_receive_drops())
+                   udp_receive_drops(), steal_seconds())
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +90,8 @@ class Usage:
     clients_pct: float
     others_pct: float
     udp_drops: int
+    steal_pct: float = 0.0
+    """Of one core: CPU the hypervisor took for other machines (not in ``others_pct``)."""
 
 
 def usage(start: Reading, end: Reading) -> Usage:
@@ -79,4 +100,5 @@ def usage(start: Reading, end: Reading) -> Usage:
     clients = end.clients - start.clients
     others = end.machine - start.machine - servers - clients
     return Usage(100 * servers / seconds, 100 * clients / seconds,
-                 max(0.0, 100 * others / seconds), end.udp_drops - start.udp_drops)
+                 max(0.0, 100 * others / seconds), end.udp_drops - start.udp_drops,
+                 100 * (end.steal - start.steal) / seconds)
