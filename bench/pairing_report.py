@@ -13,6 +13,7 @@ from bench.pairing_profile import top_frames
 POSITION_EDGES = (1, 26, 51, 101, 201, 301, 501, 751, 1001, 2001, 5001)
 TARGET_RATIO = 3.0
 TARGET_KB = 30.0
+STEAL_WARN_PCT = 10.0
 
 
 def _line(label: str, value: object) -> None:
@@ -98,6 +99,11 @@ def report(figures: dict[str, Any]) -> dict[str, Any]:
     if args.get("profile") is not None:
         _profiles(Path(args["profile"]))
     print()
+    steal_pct = _steal_pct(figures["bare"]["cpu"], s["cpu"])
+    if steal_pct > STEAL_WARN_PCT:
+        print(f"NOTE: the host took {steal_pct:.0f} % of a core from this machine (hypervisor "
+              "steal) while the echo and steady phases ran: the latency figures are the "
+              "host's, not the software's; run again when it is quiet")
     idle_kb = figures["idle"]["kb_per_conn"]
     print(f"targets: ratio {found_ratio} (<= {TARGET_RATIO:g}: "
           f"{'met' if found_ratio is not None and found_ratio <= TARGET_RATIO else 'NOT met'}),"
@@ -110,8 +116,14 @@ def report(figures: dict[str, Any]) -> dict[str, Any]:
         "next_offer_p50_ms": stats.ms(after_citizen, "p50_ms"),
         "next_offer_p99_ms": stats.ms(after_citizen, "p99_ms"),
         "idle_kb_per_conn": idle_kb, "joins": len(accepted), "offers": offer.count if offer else 0,
-        "nodes": args["nodes"],
+        "nodes": args["nodes"], "steal_pct": round(steal_pct, 1),
     }
+
+
+def _steal_pct(*phases: dict[str, float]) -> float:
+    """Hypervisor steal over these phases, in percent of one core."""
+    wall = sum(p["wall"] for p in phases)
+    return 100 * sum(p.get("steal", 0.0) for p in phases) / wall if wall > 0 else 0.0
 
 
 def _backlog(found: dict[str, Any], joins: list[dict[str, Any]]) -> None:
