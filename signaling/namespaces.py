@@ -74,28 +74,33 @@ class _QueueNamespace(RoleNamespace):
         key = participant_of(principal)
         self._sockets.setdefault(key, []).append(sid)
         await self.enter_room(sid, key)
-        if (nodes := self.app.get(app_keys.NODES)) is not None:
-            try:
-                await nodes.socket_opened(self.namespace, key, sid)
-            except (RedisError, OSError) as exc:  # only a grace timer elsewhere misses it
-                log.warning("socket.presence_failed", namespace=self.namespace, error=str(exc))
+        await self._tell_nodes(key, sid, opened=True)
 
     async def disconnected(self, sid: str, principal: Principal) -> None:
         key = participant_of(principal)
         sids = self._sockets.get(key, [])
         if sid in sids:
             sids.remove(sid)
-        if (nodes := self.app.get(app_keys.NODES)) is not None:
-            try:
-                await nodes.socket_closed(self.namespace, key, sid)
-            except (RedisError, OSError) as exc:  # the node's entry goes when it stops
-                log.warning("socket.presence_failed", namespace=self.namespace, error=str(exc))
+        await self._tell_nodes(key, sid, opened=False)
         if not sids:
             self._sockets.pop(key, None)
             await self.participant_gone(key)
 
     async def participant_gone(self, key: str) -> None:
         """The participant's last socket closed."""
+
+    async def _tell_nodes(self, key: str, sid: str, *, opened: bool) -> None:
+        """With several nodes, record in Redis which sockets are open where. A failure
+        only costs a grace timer on another node the knowledge that the participant is
+        back (and a closed socket's entry goes when its node stops)."""
+        nodes = self.app.get(app_keys.NODES)
+        if nodes is None:
+            return
+        record = nodes.socket_opened if opened else nodes.socket_closed
+        try:
+            await record(self.namespace, key, sid)
+        except (RedisError, OSError) as exc:
+            log.warning("socket.presence_failed", namespace=self.namespace, error=str(exc))
 
 
 class CitizenNamespace(_QueueNamespace):

@@ -78,8 +78,7 @@ class RedisNodes:
         await self.redis.delete(self._key(self.node.id))
 
     async def live(self) -> list[NodeBeat]:
-        members = sorted(m.decode() if isinstance(m, bytes) else str(m)
-                         for m in await self.redis.smembers(self._members))
+        members = sorted(_text(m) for m in await self.redis.smembers(self._members))
         if not members:
             return []
         values = await self.redis.mget([self._key(m) for m in members])
@@ -92,8 +91,7 @@ class RedisNodes:
 
     async def claim_dead(self) -> list[str]:
         """The nodes found dead that this node is now responsible for cleaning up."""
-        members = [m.decode() if isinstance(m, bytes) else str(m)
-                   for m in await self.redis.smembers(self._members)]
+        members = [_text(m) for m in await self.redis.smembers(self._members)]
         claimed = []
         for node_id in members:
             if node_id == self.node.id or await self.redis.exists(self._key(node_id)):

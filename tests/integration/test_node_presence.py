@@ -74,6 +74,16 @@ async def _waiting(node: Node, subject: str) -> bool:
         return await node.service.store.ticket_of(subject) is not None
 
 
+async def _dropped(node: Node, subject: str) -> bool:
+    """Whether the ticket goes within 10 s (its grace timer may run late on a busy
+    machine)."""
+    for _ in range(200):
+        if not await _waiting(node, subject):
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
 async def test_sockets_are_counted_per_node_and_namespace(redis_url: str,
                                                           redis_prefix: str) -> None:
     redis = connect(redis_url)
@@ -116,8 +126,8 @@ async def test_a_citizen_back_on_another_node_keeps_their_place(
     await b.socket_opened("citizen:wx-back", "s3")  # back on b: a's timer still runs
     await asyncio.sleep(GRACE * 4)
 
+    assert await _dropped(b, "citizen:wx-gone")  # did not come back: dropped
     assert await _waiting(b, "citizen:wx-back")
-    assert not await _waiting(b, "citizen:wx-gone")  # did not come back: dropped
     again = await b.service.join("citizen:wx-back", Principal("citizen", "citizen:wx-back"),
                                  TEACHER)
     assert again["ticket_id"] == kept
@@ -136,8 +146,8 @@ async def test_a_dead_nodes_citizens_get_a_grace_period_on_a_survivor(
         await b.service.participant_lost_with_node(participant)
 
     assert await _waiting(b, "citizen:wx-late")  # the grace period runs first
-    await asyncio.sleep(GRACE * 4)
-    assert not await _waiting(b, "citizen:wx-late")
+    assert await _dropped(b, "citizen:wx-late")
+    await asyncio.sleep(GRACE * 2)  # past wx-moved's grace period, had it started one
     assert await _waiting(b, "citizen:wx-moved")
 
 
