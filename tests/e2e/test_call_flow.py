@@ -27,7 +27,9 @@ PLAYING = "(sel) => { const v = document.querySelector(sel); " \
 async def wait_playing(page: Page, selector: str) -> None:
     """The <video> presents frames, and keeps presenting them."""
     await page.wait_for_function(PLAYING, arg=selector, timeout=15_000)
-    seen = await frames_advancing(page, selector, 700)
+    # Over 2 s, not 0.7: a starved host (hypervisor steal) presented 2 frames in 0.7 s
+    # of a call that was flowing; a frozen video presents none.
+    seen = await frames_advancing(page, selector, 2000)
     assert seen["frames"] >= 3, (selector, seen)
     assert seen["width"] == 640 and seen["height"] == 480, (selector, seen)
 
