@@ -17,7 +17,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .edges import ORIENTATION_BINS, EdgeMaps, normal_bin
-from .geometry import polygon_area
 
 Quads = NDArray[np.float64]  # N x 4 x 2
 
@@ -142,13 +141,14 @@ def quads_from_lines(
     sides = np.stack([p1, q2, p2, q1], axis=1)
     before = np.stack([q1, p1, q2, p2], axis=1)
     after = np.stack([q2, p2, q1, p1], axis=1)
-    corners = meet[before, sides]
+    corners = meet.reshape(-1, 2)[before * n + sides]
     valid = plausible(corners, (h, w))
     corners, sides = corners[valid], sides[valid]
     before, after = before[valid], after[valid]
     # Support of side k: its line's profile between corner k and corner k + 1.
-    t0 = along[sides, before]
-    t1 = along[sides, after]
+    along = along.ravel()
+    t0 = along[sides * n + before]
+    t1 = along[sides * n + after]
     lo = np.minimum(t0, t1)
     hi = np.maximum(t0, t1)
     return corners, _segment_support(cumsum, sides, lo + half, hi + half)
@@ -167,20 +167,18 @@ def _segment_support(
     table rule or the far side of a strip runs on.
     """
     top = cumsum.shape[1] - 1
-
-    def frac(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:
-        ai = np.clip(np.round(a), 0, top).astype(np.intp)
-        bi = np.clip(np.round(b), 0, top).astype(np.intp)
-        hits = cumsum[sides, bi] - cumsum[sides, ai]
-        return np.asarray(hits / np.maximum(np.round(b) - np.round(a), 1), np.float64)
-
     span = hi - lo
     trim = span * _END_TRIM
     reach = np.maximum(0.15 * span, 6.0)
     gap = 3.0
-    inner = frac(lo + trim, hi - trim)
-    before = frac(lo - gap - reach, lo - gap)
-    after = frac(hi + gap, hi + gap + reach)
+    # The trimmed side, the stretch before it and the one after, in one pass of lookups.
+    starts = np.round(np.stack([lo + trim, lo - gap - reach, hi + gap]))
+    ends = np.round(np.stack([hi - trim, lo - gap, hi + gap + reach]))
+    row = sides * cumsum.shape[1]  # flat lookups: [i * columns + j] is cumsum[i, j]
+    flat = cumsum.ravel()
+    hits = flat[row + np.clip(ends, 0, top).astype(np.intp)]
+    hits = hits - flat[row + np.clip(starts, 0, top).astype(np.intp)]
+    inner, before, after = hits / np.maximum(ends - starts, 1)
     return np.stack([inner, np.maximum(before, after)], axis=-1)
 
 
@@ -204,8 +202,8 @@ def _line_profiles(
     x = np.round(origin[:, 0:1] + direction[:, 0:1] * t).astype(np.intp)
     y = np.round(origin[:, 1:2] + direction[:, 1:2] * t).astype(np.intp)
     inside = (x >= 0) & (x < w) & (y >= 0) & (y < h)
-    nb = np.broadcast_to(normal_bin(direction)[:, None], x.shape)
-    hit = maps.oriented[nb, np.clip(y, 0, h - 1), np.clip(x, 0, w - 1)].astype(bool) & inside
+    nb = normal_bin(direction)[:, None]
+    hit = maps.oriented(nb, np.clip(y, 0, h - 1), np.clip(x, 0, w - 1)) & inside
     cumsum = np.zeros((len(rho), 2 * half + 2), np.int32)
     np.cumsum(hit, axis=1, out=cumsum[:, 1:])
     return cumsum, origin, direction, half
@@ -284,52 +282,57 @@ def hull_to_quad(hull: NDArray[np.float64]) -> NDArray[np.float64] | None:
     disappear first, which is exactly what a card's outline needs."""
     eps = 0.004 * cv2.arcLength(hull.astype(np.float32), True)
     poly = cv2.approxPolyDP(hull.astype(np.float32), eps, True).reshape(-1, 2).astype(np.float64)
-    if polygon_area(poly) <= 0 or len(poly) < 4:
+    # A scalar loop over a dozen points: plain floats cost a fraction of NumPy scalars.
+    points = [(float(x), float(y)) for x, y in poly]
+    signed = _signed(points)
+    if signed == 0 or len(points) < 4:
         return None
-    if _signed(poly) < 0:
-        poly = poly[::-1]
-    while len(poly) > 4:
-        n = len(poly)
-        best, best_cost, best_pt = -1, math.inf, None
+    if signed < 0:
+        points.reverse()
+    while len(points) > 4:
+        n = len(points)
+        best, best_cost, best_pt = -1, math.inf, (0.0, 0.0)
         for k in range(n):
-            p0, p1, p2, p3 = poly[k - 1], poly[k], poly[(k + 1) % n], poly[(k + 2) % n]
-            x = _cross_lines(p0, p1, p2, p3)
+            p1, p2 = points[k], points[(k + 1) % n]
+            x = _cross_lines(points[k - 1], p1, p2, points[(k + 2) % n])
             if x is None:
                 continue
             cost = abs(_tri(p1, x, p2))
             if cost < best_cost:
                 best, best_cost, best_pt = k, cost, x
-        if best < 0 or best_pt is None:
+        if best < 0:
             return None
-        k = best
-        poly[k] = best_pt
-        poly = np.delete(poly, (k + 1) % n, axis=0)
-    return poly
+        points[best] = best_pt
+        del points[(best + 1) % n]
+    return np.array(points, np.float64)
 
 
-def _signed(p: NDArray[np.float64]) -> float:
-    x, y = p[:, 0], p[:, 1]
-    return float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
+def _signed(points: list[tuple[float, float]]) -> float:
+    """Twice the signed area of a polygon (shoelace)."""
+    total = 0.0
+    for (x0, y0), (x1, y1) in zip(points, points[1:] + points[:1], strict=True):
+        total += x0 * y1 - y0 * x1
+    return total
 
 
-def _tri(a: NDArray[np.float64], b: NDArray[np.float64], c: NDArray[np.float64]) -> float:
-    return float((b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])) / 2
+def _tri(a: tuple[float, float], b: tuple[float, float], c: tuple[float, float]) -> float:
+    return ((b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])) / 2
 
 
 def _cross_lines(
-    p0: NDArray[np.float64],
-    p1: NDArray[np.float64],
-    p2: NDArray[np.float64],
-    p3: NDArray[np.float64],
-) -> NDArray[np.float64] | None:
+    p0: tuple[float, float],
+    p1: tuple[float, float],
+    p2: tuple[float, float],
+    p3: tuple[float, float],
+) -> tuple[float, float] | None:
     """Where the line p0-p1 extended forward meets the line p3-p2 extended backward."""
-    d1 = p1 - p0
-    d2 = p2 - p3
-    den = d1[0] * d2[1] - d1[1] * d2[0]
+    d1x, d1y = p1[0] - p0[0], p1[1] - p0[1]
+    d2x, d2y = p2[0] - p3[0], p2[1] - p3[1]
+    den = d1x * d2y - d1y * d2x
     if abs(den) < 1e-9:
         return None
-    s = ((p3[0] - p0[0]) * d2[1] - (p3[1] - p0[1]) * d2[0]) / den
-    t = ((p3[0] - p0[0]) * d1[1] - (p3[1] - p0[1]) * d1[0]) / den
+    s = ((p3[0] - p0[0]) * d2y - (p3[1] - p0[1]) * d2x) / den
+    t = ((p3[0] - p0[0]) * d1y - (p3[1] - p0[1]) * d1x) / den
     if s < 1 or t < 1:  # the neighbours diverge: cutting here would not enclose the hull
         return None
-    return np.asarray(p0 + d1 * s, np.float64)
+    return p0[0] + d1x * s, p0[1] + d1y * s

@@ -40,9 +40,14 @@ def interior_features(
     h, w = maps.shape
     xi = np.clip(np.round(pts[..., 0]).astype(np.intp), 0, w - 1)
     yi = np.clip(np.round(pts[..., 1]).astype(np.intp), 0, h - 1)
-    printed = density[yi, xi].mean(axis=1)
-    colour = maps.lab[yi, xi]  # N x S x 3
-    typical = np.median(colour, axis=1)  # N x 3
+    at = yi * w + xi  # flat lookups
+    printed = density.ravel()[at].mean(axis=1)
+    colour = maps.lab.reshape(-1, 3)[at]  # N x S x 3
+    # The median over the samples, as np.median takes it (the mean of the middle two of an
+    # even count) without its generic machinery.
+    middle = (_GRID * _GRID) // 2
+    part = np.partition(colour, (middle - 1, middle), axis=1)
+    typical = (part[:, middle - 1] + part[:, middle]) / 2  # N x 3
     lightness = typical[:, 0] / 255.0
     chroma = np.hypot(typical[:, 1] - _NEUTRAL, typical[:, 2] - _NEUTRAL)
     flat = np.exp(-printed / 0.01)  # 1 for no print at all
