@@ -9,15 +9,16 @@ carries all peers. Clients replay pre-encoded 640x480@30 VP8 and Opus. The direc
 (a peer in the first citizen process and one in the first clerk process, connected to
 each other) shares the clients' load, so "added latency" compares like with like.
 
-Only the first ``--sample`` sessions (and the direct pair) receive through aiortc's whole
-receive path; the other sessions' peers only count packets and identify frames by their
-payload prefix (relay_clients.py), which cuts the clients' CPU enough for 30 sessions
-to run next to the server on 2 cores. Added latency compares the sampled sessions with
-the direct pair (same receive path); loss counts every session's frames.
+Only the first ``--sample`` sessions (and the direct pair) send and receive through
+aiortc's whole path; the other sessions' peers are lean (relay_clients.py,
+relay_lean.py): pre-packetised RTP out, packets counted and frames identified by their
+payload prefix in, which cuts the clients' CPU for 30 sessions to run next to the
+server on 2 cores. Added latency compares the sampled sessions with the direct pair
+(same path); loss counts every session's frames.
 
-Clients run at normal priority (``--client-nice`` to change): a client peer does the
-same per-packet work as a server leg (SRTP, RTCP, bandwidth estimate), so on this
-2-core machine the clients need about as much CPU as the server, and niced clients
+Clients run at normal priority (``--client-nice`` to change): a sampled client peer
+does the same per-packet work as a server leg (SRTP, RTCP, bandwidth estimate), and
+niced clients
 starve as soon as anything else runs (their loops lag by seconds, the kernel drops
 their UDP packets, ICE consent fails and connections close: what made 30 sessions
 "not work"). Each phase therefore reports what it could not control: CPU used by
@@ -37,7 +38,8 @@ MediaRelay in one process.
 Usage: ``.venv/bin/python bench/relay.py [--sessions 10] [--workers 1] [--sample 3]
 [--window 10]`` (``--profile FILE`` attaches py-spy, from the venv or PATH, to the
 pass-through process holding session 0 during the window: the first worker with
-``--workers 2``). Ends with one JSON line.
+``--workers 2``; ``--profile-client FILE`` the last client process). Ends with one JSON
+line.
 """
 
 from __future__ import annotations
@@ -230,15 +232,12 @@ async def run_phase(mode: str, sessions: int, clips: tuple[Path, Path], args: ar
         names.update({c.pid: c.name for c in clients})
 
         await asyncio.sleep(args.warmup)
-        spy = None
+        spies = []
         if profile is not None:
-            spy = await asyncio.create_subprocess_exec(
-                py_spy(), "record", "--pid", str(server_pids[-1] if workers < 2 else
-                                                 server_pids[1]),
-                "--duration", str(int(args.window)), "--rate", "200", "--format", "raw",
-                "--output", str(profile), "--nonblocking",
-                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-            )
+            spies.append(await spy_on(server_pids[-1] if workers < 2 else server_pids[1],
+                                      profile, args.window))
+        if mode == "passthrough" and args.profile_client is not None:
+            spies.append(await spy_on(clients[-1].pid, args.profile_client, args.window))
         for child in clients:
             await child.call(op="states")  # resets the loop-lag gauges
         for server in servers:
@@ -258,7 +257,7 @@ async def run_phase(mode: str, sessions: int, clips: tuple[Path, Path], args: ar
         t0, t1 = start.at, end.at
         server_lag = max([(await s.call(op="lag"))["p99_ms"] for s in servers])
         client_lag = max([(await c.call(op="states"))["lag"]["p99_ms"] for c in clients])
-        if spy is not None:
+        for spy in spies:
             await asyncio.wait_for(spy.wait(), args.window + 30)
         sent: dict[str, list[Any]] = {}
         received: dict[str, list[Any]] = {}
@@ -310,6 +309,14 @@ async def run_phase(mode: str, sessions: int, clips: tuple[Path, Path], args: ar
         refused=len(refused), all_ms=all_ms,
         rtp_loss_pct=100 * (1 - rtp_packets / rtp_expected) if rtp_expected else 0.0,
         processes=processes, stopped_s=stopped_s,
+    )
+
+
+async def spy_on(pid: int, output: Path, window: float) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        py_spy(), "record", "--pid", str(pid), "--duration", str(int(window)), "--rate", "200",
+        "--format", "raw", "--output", str(output), "--nonblocking",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )
 
 
@@ -366,6 +373,9 @@ async def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--profile", type=Path, default=None,
                         help="py-spy raw output file; profiles the pass-through server")
+    parser.add_argument("--profile-client", type=Path, default=None,
+                        help="py-spy raw output file; profiles the last client process of "
+                             "the pass-through phase (the one with the fewest sampled peers)")
     args = parser.parse_args()
     transcode_sessions = args.transcode_sessions or min(args.sessions, 2)
     frames = int((args.warmup + args.window + 2) * 30)
@@ -379,10 +389,12 @@ async def main() -> None:
     baseline = await asyncio.wait_for(
         run_phase("transcode", transcode_sessions, clips, args, None), budget)
     print(describe(baseline), file=sys.stderr)
-    if args.profile is not None and args.profile.exists():
-        print("py-spy, pass-through server, top by own samples:", file=sys.stderr)
-        for line in top_frames(args.profile, 12):
-            print("  " + line, file=sys.stderr)
+    for what, raw in (("pass-through server", args.profile),
+                      ("last client process", args.profile_client)):
+        if raw is not None and raw.exists():
+            print(f"py-spy, {what}, top by own samples:", file=sys.stderr)
+            for line in top_frames(raw, 12):
+                print("  " + line, file=sys.stderr)
 
     added_p95 = percentile(ours.relay_ms, 0.95) - percentile(ours.direct_ms, 0.95)
     result = {

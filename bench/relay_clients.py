@@ -2,21 +2,21 @@
 
 Each peer sends one video and one audio track replayed from pre-encoded clips (no
 encoder runs here). A frame is known by its clip index: a sent frame's index is logged
-with its send time. What a peer does with what it receives depends on whether it is
-*sampled*:
+with its send time. How a peer sends and receives depends on whether it is *sampled*:
 
-- A sampled peer (``"sample": true`` in ``offer``/``answer``) keeps aiortc's whole receive
-  path (statistics, bandwidth estimate, NACK, receiver reports) and taps it for complete
-  encoded frames; a frame is looked up by its bytes (pass-through is bit-exact) or, with
-  ``--decode`` (the transcoding baseline changes the bytes), decoded and read from the
-  frame number drawn in its pixels.
-- Any other peer only counts (:class:`PacketCounter`): its receivers' packet handler is
-  replaced, so no statistics, estimate, NACK or frame assembly run. A video frame is
-  known by the first 32 bytes of its payload (unique among the clip's frames) and
-  arrives with its marker-bit packet; RTP sequence gaps give packet loss. Such a peer
-  costs the server a little less than a browser would (no receiver reports, REMB or
-  NACKs to handle) and the clients much less, so 30 sessions fit next to the server on
-  this 2-core machine.
+- A sampled peer (``"sample": true`` in ``offer``/``answer``) keeps aiortc's whole path:
+  its tracks go through ``RTCRtpSender`` (packetisation, header extensions, SRTP) and
+  its receivers through aiortc's receive path (statistics, bandwidth estimate, NACK,
+  receiver reports), tapped for complete encoded frames; a frame is looked up by its
+  bytes (pass-through is bit-exact) or, with ``--decode`` (the transcoding baseline
+  changes the bytes), decoded and read from the frame number drawn in its pixels.
+- Any other peer is lean (``bench/relay_lean.py``): aiortc negotiates ICE, DTLS and
+  SRTP with the server and handles RTCP, but the peer sends pre-packetised RTP and
+  only counts what it receives (:class:`PacketCounter`), from one timer per process.
+  A video frame is known by the first 32 bytes of its payload (unique among the clip's
+  frames) and arrives with its marker-bit packet; RTP sequence gaps give packet loss.
+  Such a peer costs the server a little less than a browser would (no receiver
+  reports, REMB or NACKs to handle) and the clients much less.
 
 Times are ``time.monotonic()``, which all processes on the machine share.
 
@@ -48,11 +48,20 @@ from aiortc.mediastreams import MediaStreamError
 from aiortc.rtp import RtpPacket
 
 from bench.loop_lag import LoopLag
+from bench.relay_lean import (
+    DormantTrack,
+    IncomingTap,
+    LeanStream,
+    Pacer,
+    check_internals,
+    packetise,
+)
 from media.aiortc_internals import EncodedFrame, on_rtcp_feedback, tap_encoded_frames
 from media.synthetic import read_frame_number
 
 Log = list[tuple[int, float]]
 PREFIX = 32
+RTP_HEADER = struct.Struct("!BBHII")
 
 
 def load_clip(path: Path) -> list[bytes]:
@@ -158,13 +167,25 @@ class PacketCounter:
         return self._highest - self._first_seq + 1 if self._ssrc is not None else 0
 
     async def handle(self, packet: RtpPacket, arrival_time_ms: int) -> None:
+        self.take(packet.ssrc, packet.sequence_number, packet.timestamp, packet.marker,
+                  packet.payload)
+
+    def take_rtp(self, data: bytes) -> None:
+        """One decrypted RTP packet as bytes (a lean peer's incoming tap): the header is
+        read in place, the extensions skipped, no ``RtpPacket`` built."""
+        first, second, seq, timestamp, ssrc = RTP_HEADER.unpack_from(data)
+        offset = RTP_HEADER.size + 4 * (first & 0x0F)
+        if first & 0x10:
+            offset += 4 + 4 * int.from_bytes(data[offset + 2:offset + 4], "big")
+        end = len(data) - data[-1] if first & 0x20 else len(data)
+        self.take(ssrc, seq, timestamp, second >> 7, data[offset:end])
+
+    def take(self, ssrc: int, seq: int, timestamp: int, marker: int, payload: bytes) -> None:
         if self._ssrc is None:
-            self._ssrc, self._first_seq, self._highest = (packet.ssrc, packet.sequence_number,
-                                                          packet.sequence_number)
-        elif packet.ssrc != self._ssrc:
+            self._ssrc, self._first_seq, self._highest = ssrc, seq, seq
+        elif ssrc != self._ssrc:
             return  # a retransmission stream: no NACK is sent, so none is expected
         self.packets += 1
-        seq = packet.sequence_number
         near = self._highest & ~0xFFFF | seq
         if near < self._highest - 0x8000:
             near += 0x10000
@@ -174,15 +195,15 @@ class PacketCounter:
         if self.kind != "video":
             self.count += 1
             return
-        if packet.timestamp != self._frame_ts:
-            self._frame_ts, self._frame_index = packet.timestamp, None
-        try:
-            descriptor, data = VpxPayloadDescriptor.parse(packet.payload)
-        except ValueError:
-            return
-        if descriptor.partition_start and descriptor.partition_id == 0:
+        if timestamp != self._frame_ts:
+            self._frame_ts, self._frame_index = timestamp, None
+        if payload and payload[0] & 0x17 == 0x10:  # VP8: start of partition 0
+            try:
+                _, data = VpxPayloadDescriptor.parse(payload)
+            except ValueError:
+                return
             self._frame_index = self._index_of.get(data[:PREFIX])
-        if packet.marker:
+        if marker:
             self.count += 1
             if self._frame_index is None:
                 self.unknown += 1
@@ -200,8 +221,12 @@ class Clients:
         self.index_of_prefix = {data[:PREFIX]: n for n, data in enumerate(video)}
         if len(self.index_of_prefix) != len(video):
             raise ValueError(f"clip frames are not unique in their first {PREFIX} bytes")
+        check_internals()
+        self.lean_clips = {"video": packetise("video", video, 90_000, 1 / 30),
+                           "audio": packetise("audio", audio, 48_000, 0.02)}
+        self.pacer = Pacer()
         self.peers: dict[str, RTCPeerConnection] = {}
-        self.senders: dict[str, TimedReplay] = {}
+        self.senders: dict[str, TimedReplay | LeanStream] = {}
         self.receivers: dict[str, Receiver | PacketCounter] = {}
         self.sampled: set[str] = set()
         self.lag = LoopLag()
@@ -209,24 +234,33 @@ class Clients:
     def _peer(self, peer_id: str, sample: bool) -> RTCPeerConnection:
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.peers[peer_id] = pc
-        tracks = [TimedReplay("video", self.video, 90_000, 1 / 30),
-                  TimedReplay("audio", self.audio, 48_000, 0.02)]
         vp8 = [c for c in RTCRtpSender.getCapabilities("video").codecs
                if c.name in ("VP8", "rtx")]
-        for track in tracks:
-            transceiver = pc.addTransceiver(track, direction="sendrecv")
-            if track.kind == "video":
-                transceiver.setCodecPreferences(vp8)
-            on_rtcp_feedback(transceiver.sender, track.request_keyframe)
-            receiver: Receiver | PacketCounter
-            if sample:
+        if sample:
+            for track in (TimedReplay("video", self.video, 90_000, 1 / 30),
+                          TimedReplay("audio", self.audio, 48_000, 0.02)):
+                transceiver = pc.addTransceiver(track, direction="sendrecv")
+                if track.kind == "video":
+                    transceiver.setCodecPreferences(vp8)
+                on_rtcp_feedback(transceiver.sender, track.request_keyframe)
                 receiver = Receiver(track.kind, self.index_of, self.decode)
                 tap_encoded_frames(transceiver.receiver, receiver.take)
-            else:
-                receiver = PacketCounter(track.kind, self.index_of_prefix)
-                transceiver.receiver._handle_rtp_packet = receiver.handle
-            self.senders[f"{peer_id}/{track.kind}"] = track
-            self.receivers[f"{peer_id}/{track.kind}"] = receiver
+                self.senders[f"{peer_id}/{track.kind}"] = track
+                self.receivers[f"{peer_id}/{track.kind}"] = receiver
+        else:
+            counters = {kind: PacketCounter(kind, self.index_of_prefix)
+                        for kind in ("video", "audio")}
+            incoming = IncomingTap({kind: c.take_rtp for kind, c in counters.items()},
+                                   self.pacer)
+            for kind, counter in counters.items():
+                transceiver = pc.addTransceiver(DormantTrack(kind), direction="sendrecv")
+                if kind == "video":
+                    transceiver.setCodecPreferences(vp8)
+                # RTP arriving before the tap is in place (DTLS up, not yet sending).
+                transceiver.receiver._handle_rtp_packet = counter.handle  # type: ignore[method-assign]
+                self.senders[f"{peer_id}/{kind}"] = LeanStream(
+                    self.lean_clips[kind], transceiver.sender, self.pacer, incoming)
+                self.receivers[f"{peer_id}/{kind}"] = counter
         if sample:
             self.sampled.add(peer_id)
         return pc
@@ -263,6 +297,7 @@ class Clients:
                 "lag": self.lag.take(),
             }
         if op == "close":
+            self.pacer.stop()
             await asyncio.gather(*(pc.close() for pc in self.peers.values()))
             return {}
         raise ValueError(f"unknown op {op!r}")

@@ -1,0 +1,427 @@
+"""Lean client peers for the relay bench: pre-packetised RTP, one timer per process.
+
+A client peer that sends through aiortc's ``RTCRtpSender`` does per packet what a server
+leg does (packetisation, an ``RtpPacket`` with header extensions, serialisation, SRTP,
+three coroutine layers down to ``sendto``), so 30 sessions' clients needed about as
+many cores as the server under test. A lean peer stays a real peer: aiortc still does
+the offer/answer, ICE and DTLS with the real server, so SRTP keys are negotiated for
+real, and aiortc's sender still registers the stream (RTCP routing), sends sender
+reports and parses incoming RTCP. Only the RTP path is replaced:
+
+- each frame of the clip is packetised once, at start (aiortc's own packetiser);
+- a stream's header is built once from the negotiated parameters (payload type, SSRC,
+  header extensions: mid and abs-send-time, as aiortc sends them); per frame the
+  timestamp and abs-send-time are written into it, per packet the sequence number and
+  the marker bit; each packet is protected with the negotiated SRTP context and
+  written with one ``sendto`` on the nominated ICE pair's socket;
+- incoming RTP is decrypted (authentication checked) and handed as bytes to a counter
+  (:class:`IncomingTap`); STUN, DTLS and RTCP go aiortc's normal way.
+
+Wake-ups, not packets, were most of a client's cost: an idle asyncio loop woken 500
+times a second used 3 % of a core here (30-60 us per wake-up on this VM), and a peer
+woke its process about 200 times a second (a timer per frame per track, a read per
+packet). So one :class:`Pacer` per process is the only timer its lean peers use: every
+``TICK_S`` it reads what arrived on their sockets (the loop no longer watches them) and
+sends every frame that is due. Frames leave on that 5 ms grid, like a browser's pacer
+(WebRTC's paced sender also works in 5 ms steps), and each frame's real send time is
+logged. Arrival times of lean peers are read on the same grid, so their latencies are
+up to one tick high; the bench's latency figure comes from the sampled sessions, which
+keep aiortc's whole path.
+
+What the server needs from a sender is kept: the stream starts with the keyframe and
+restarts at it on PLI/FIR (the relay forwards nothing downstream until a keyframe); a
+NACK is answered with an RTX retransmission from a short history, as aiortc does; the
+sender report carries this stream's packet and octet counts and RTP/NTP timestamps.
+Picture ids in the VP8 payload descriptor are the clip's frame numbers, not a running
+count: the server depayloads and re-packetises, so they never reach the far side.
+
+The private aiortc names used here (bench only; the product's live in
+``media/aiortc_internals.py``) are checked by :func:`check_internals` before a run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+import random
+import socket
+import struct
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import av
+import pylibsrtp
+from aioice import Connection
+from aiortc import MediaStreamTrack, RTCDtlsTransport, RTCIceTransport, RTCRtpSender
+from aiortc.codecs.vpx import Vp8Encoder
+from aiortc.mediastreams import MediaStreamError
+from aiortc.rtcrtpparameters import RTCRtpSendParameters
+from aiortc.rtp import RTP_HISTORY_SIZE, HeaderExtensionsMap, RtpPacket, wrap_rtx
+
+from media.aiortc_internals import on_rtcp_feedback
+
+Log = list[tuple[int, float]]
+TICK_S = 0.005
+RECEIVE_BYTES = 2048
+SEQ_MOD = 1 << 16
+TS_MOD = 1 << 32
+ABS_SEND_TIME_MAX = 0xFFFFFF
+NTP_EPOCH_OFFSET_S = 2_208_988_800
+
+# aiortc 1.16 private names (see check_internals).
+_SEND = "send"
+_DATAGRAM_RECEIVED = "datagram_received"
+_RETRANSMIT = "_retransmit"
+_SR_FIELDS = ("_RTCRtpSender__ntp_timestamp", "_RTCRtpSender__rtp_timestamp",
+              "_RTCRtpSender__packet_count", "_RTCRtpSender__octet_count")
+
+
+def check_internals() -> None:
+    """Fail loudly, naming what is missing, if aiortc changed under the lean sender."""
+    assigned = {
+        "RTCRtpSender": set(RTCRtpSender.__init__.__code__.co_names),
+        "RTCDtlsTransport": set(RTCDtlsTransport.__init__.__code__.co_names),
+        "RTCIceTransport": set(RTCIceTransport.__init__.__code__.co_names),
+        "aioice.Connection": set(Connection.__init__.__code__.co_names),
+    }
+    wanted = [("RTCRtpSender", name) for name in ("_ssrc", "_rtx_ssrc", *_SR_FIELDS)]
+    wanted += [("RTCDtlsTransport", "_tx_srtp"), ("RTCDtlsTransport", "_rx_srtp"),
+               ("RTCIceTransport", "_connection"),
+               ("aioice.Connection", "_nominated")]
+    missing = [f"{owner}.{name}" for owner, name in wanted if name not in assigned[owner]]
+    if not inspect.iscoroutinefunction(getattr(RTCRtpSender, _RETRANSMIT, None)):
+        missing.append(f"RTCRtpSender.{_RETRANSMIT} (coroutine)")
+    if missing:
+        raise RuntimeError(f"aiortc internals used by bench/relay_lean.py are gone: {missing}")
+
+
+@dataclass(frozen=True, slots=True)
+class PacketisedClip:
+    """RTP payloads per clip frame; frame 0 is the only video keyframe."""
+
+    kind: str
+    frames: tuple[tuple[bytes, ...], ...]
+    ticks_per_frame: int
+    period: float
+
+
+def packetise(kind: str, frames: list[bytes], clock_rate: int, period: float) -> PacketisedClip:
+    """Packetise every frame once, as aiortc would (VP8 payload descriptor and
+    fragmentation; an Opus packet is its own payload)."""
+    payloads: list[tuple[bytes, ...]] = []
+    if kind == "video":
+        encoder = Vp8Encoder()
+        encoder.picture_id = 0
+        for data in frames:
+            packet = av.Packet(data)
+            packet.pts = 0
+            packet.time_base = Fraction(1, clock_rate)
+            packed, _ = encoder.pack(packet)
+            payloads.append(tuple(packed))
+    else:
+        payloads = [(data,) for data in frames]
+    return PacketisedClip(kind, tuple(payloads), round(clock_rate * period), period)
+
+
+class DormantTrack(MediaStreamTrack):
+    """The track aiortc's sender waits on: it never yields, so that sender sends no RTP."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+
+    async def recv(self) -> Any:
+        await asyncio.get_running_loop().create_future()
+        raise MediaStreamError
+
+
+class Pacer:
+    """The one timer of a client process's lean peers (see the module docstring)."""
+
+    def __init__(self, tick_s: float = TICK_S) -> None:
+        self.tick_s = tick_s
+        self._loop = asyncio.get_running_loop()
+        self._streams: list[LeanStream] = []
+        self._polled: list[_Polled] = []
+        self._handle: asyncio.TimerHandle | None = None
+        self._origin = 0.0
+        self._ticks = 0
+
+    def add(self, stream: LeanStream) -> None:
+        self._streams.append(stream)
+        self._run()
+
+    def poll(self, transport: asyncio.BaseTransport,
+             handler: Callable[[bytes, tuple[Any, ...]], None]) -> None:
+        """Read ``transport``'s socket on each tick and hand each datagram to ``handler``,
+        instead of the loop waking up for every datagram."""
+        fd = transport.get_extra_info("socket").fileno()
+        transport.pause_reading()  # type: ignore[attr-defined]  # asyncio's UDP transport has it
+        sock = socket.socket(fileno=os.dup(fd))
+        sock.setblocking(False)
+        self._polled.append(_Polled(sock, transport, handler))
+        self._run()
+
+    def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        for polled in self._polled:
+            polled.sock.close()
+        self._polled.clear()
+        self._streams.clear()
+
+    def _run(self) -> None:
+        if self._handle is None:
+            self._origin = self._loop.time()
+            self._ticks = 0
+            self._tick()
+
+    def _tick(self) -> None:
+        for polled in list(self._polled):
+            if not self._drain(polled):
+                polled.sock.close()
+                self._polled.remove(polled)
+        now = time.monotonic()
+        for stream in list(self._streams):
+            if not stream.send_due(now):
+                self._streams.remove(stream)
+        self._ticks = max(self._ticks + 1, int((now - self._origin) / self.tick_s) + 1)
+        self._handle = self._loop.call_at(self._origin + self._ticks * self.tick_s, self._tick)
+
+    @staticmethod
+    def _drain(polled: _Polled) -> bool:
+        """Read all that is queued; False once the socket is closed."""
+        if polled.transport.is_closing():
+            return False
+        sock, handler = polled.sock, polled.handler
+        while True:
+            try:
+                data, address = sock.recvfrom(RECEIVE_BYTES)
+            except BlockingIOError:
+                return True
+            except OSError:
+                return False
+            handler(data, address)
+
+
+@dataclass(slots=True)
+class _Polled:
+    sock: socket.socket
+    transport: asyncio.BaseTransport
+    handler: Callable[[bytes, tuple[Any, ...]], None]
+
+
+class IncomingTap:
+    """Takes a lean peer's incoming RTP off its socket, before aioice's queue and
+    aiortc's DTLS task: each datagram that is RTP (not STUN, DTLS or RTCP) is decrypted
+    with the negotiated SRTP context (authentication checked) and handed as bytes to the
+    sink for its payload type; the rest goes on to aioice. With a :class:`Pacer`, the
+    socket is read on the pacer's ticks. One per peer connection (its media is bundled
+    on one transport).
+
+    The sink for a kind is registered under the payload type this peer sends that kind
+    with: aiortc's answer keeps the offer's payload types, so the server sends with the
+    same ones.
+    """
+
+    def __init__(self, sinks: dict[str, Callable[[bytes], None]],
+                 pacer: Pacer | None = None) -> None:
+        self.packets = 0
+        self.failed = 0
+        self._sinks_by_kind = sinks
+        self._pacer = pacer
+        self._sinks: dict[int, Callable[[bytes], None]] = {}
+        self._installed = False
+
+    def attach(self, kind: str, payload_type: int, dtls: RTCDtlsTransport) -> None:
+        sink = self._sinks_by_kind.get(kind)
+        if sink is not None:
+            self._sinks[payload_type] = sink
+        if self._installed:
+            return
+        self._installed = True
+        protocol = dtls.transport._connection._nominated[1].protocol
+        original = protocol.datagram_received
+        unprotect = dtls._rx_srtp.unprotect
+        sinks = self._sinks
+
+        def datagram_received(data: bytes | str, address: tuple[Any, ...]) -> None:
+            if isinstance(data, bytes) and 127 < data[0] < 192 and not 192 <= data[1] <= 208:
+                try:
+                    plain = unprotect(data)
+                except pylibsrtp.Error:
+                    self.failed += 1
+                    return
+                self.packets += 1
+                take = sinks.get(plain[1] & 0x7F)
+                if take is not None:
+                    take(plain)
+                return
+            original(data, address)
+
+        setattr(protocol, _DATAGRAM_RECEIVED, datagram_received)
+        if self._pacer is not None:
+            self._pacer.poll(protocol.transport, datagram_received)
+
+
+@dataclass(slots=True)
+class _Wire:
+    """The negotiated stream as the lean sender writes it."""
+
+    header: bytearray
+    abs_send_time_at: int | None
+    protect: Callable[[bytes], bytes]
+    sendto: Callable[[bytes, tuple[str, int]], None]
+    address: tuple[str, int]
+    extensions: HeaderExtensionsMap
+    rtx_payload_type: int | None
+    transport: Any
+
+
+class LeanStream:
+    """Replays a :class:`PacketisedClip` in real time on one aiortc sender's stream.
+
+    ``log`` has (clip index, send time) per frame, like the bench's ``TimedReplay``.
+    After the last frame it goes on from frame 1 (no periodic keyframe, like a browser).
+    """
+
+    def __init__(self, clip: PacketisedClip, sender: RTCRtpSender, pacer: Pacer,
+                 incoming: IncomingTap | None = None) -> None:
+        self.kind = clip.kind
+        self.clip = clip
+        self.log: Log = []
+        self.keyframes_requested = 0
+        self.retransmitted = 0
+        self.packets = 0
+        self._sender = sender
+        self._pacer = pacer
+        self._incoming = incoming
+        self._wire: _Wire | None = None
+        self._index = 0
+        self._count = 0
+        self._start = 0.0
+        self._next_at = float("inf")
+        self._seq = 0
+        self._ts_origin = 0
+        self._octets = 0
+        self._history: list[bytes | None] = [None] * RTP_HISTORY_SIZE
+        self._rtx_seq = 0
+        self._stopped = False
+        original: Callable[[RTCRtpSendParameters], Awaitable[None]] = getattr(sender, _SEND)
+
+        async def send(parameters: RTCRtpSendParameters) -> None:
+            await original(parameters)
+            self._begin(parameters)
+
+        setattr(sender, _SEND, send)
+        setattr(sender, _RETRANSMIT, self._retransmit)
+        on_rtcp_feedback(sender, self.request_keyframe)
+
+    def request_keyframe(self) -> None:
+        self.keyframes_requested += 1
+        self._index = 0
+
+    def stop(self) -> None:
+        self._stopped = True
+
+    def _begin(self, parameters: RTCRtpSendParameters) -> None:
+        """aiortc's sender started (ICE and DTLS are up): build the header and go."""
+        codec = parameters.codecs[0]
+        assert codec.payloadType is not None
+        rtx = next((c.payloadType for c in parameters.codecs
+                    if c.mimeType.lower().endswith("/rtx")
+                    and c.parameters.get("apt") == codec.payloadType), None)
+        extensions = HeaderExtensionsMap()
+        extensions.configure(parameters)
+        seed = RtpPacket(payload_type=codec.payloadType, ssrc=self._sender._ssrc)
+        seed.extensions.mid = parameters.muxId
+        seed.extensions.abs_send_time = 0
+        low = seed.serialize(extensions)
+        seed.extensions.abs_send_time = ABS_SEND_TIME_MAX
+        high = seed.serialize(extensions)
+        changed = [i for i, (a, b) in enumerate(zip(low, high, strict=True)) if a != b]
+        dtls = self._sender.transport
+        pair = dtls.transport._connection._nominated[1]
+        self._wire = _Wire(
+            header=bytearray(low),
+            abs_send_time_at=changed[0] if changed else None,
+            protect=dtls._tx_srtp.protect,
+            sendto=pair.protocol.transport.sendto,
+            address=pair.remote_addr,
+            extensions=extensions,
+            rtx_payload_type=rtx,
+            transport=dtls,
+        )
+        self._seq, self._rtx_seq = random.randrange(32768), random.randrange(32768)
+        self._ts_origin = random.randrange(TS_MOD)
+        if self._incoming is not None:
+            self._incoming.attach(self.kind, codec.payloadType, dtls)
+        self._start = self._next_at = time.monotonic()
+        self._pacer.add(self)
+
+    def send_due(self, now: float) -> bool:
+        """Send every frame due by ``now`` (the pacer's clock: ``time.monotonic()``);
+        False once this stream has ended."""
+        wire = self._wire
+        if wire is None or self._stopped:
+            return False
+        if self._next_at > now:
+            return True
+        if wire.transport.state != "connected":
+            return False
+        while self._next_at <= now:
+            self._send_frame(wire)
+            self._count += 1
+            self._next_at = self._start + self._count * self.clip.period
+        return True
+
+    def _send_frame(self, wire: _Wire) -> None:
+        index = self._index
+        payloads = self.clip.frames[index]
+        self._index = index + 1 if index + 1 < len(self.clip.frames) else 1
+        timestamp = (self._ts_origin + self._count * self.clip.ticks_per_frame) % TS_MOD
+        header = wire.header
+        struct.pack_into("!I", header, 4, timestamp)
+        ntp = int((time.time() + NTP_EPOCH_OFFSET_S) * (1 << 32))
+        at = wire.abs_send_time_at
+        if at is not None:
+            header[at:at + 3] = ((ntp >> 14) & ABS_SEND_TIME_MAX).to_bytes(3, "big")
+        self.log.append((index, time.monotonic()))
+        last = len(payloads) - 1
+        payload_type = header[1] & 0x7F
+        seq = self._seq
+        history = self._history
+        protect, sendto, address = wire.protect, wire.sendto, wire.address
+        for n, payload in enumerate(payloads):
+            struct.pack_into("!BH", header, 1, payload_type | (0x80 if n == last else 0), seq)
+            plain = bytes(header) + payload
+            history[seq % RTP_HISTORY_SIZE] = plain
+            sendto(protect(plain), address)
+            self._octets += len(payload)
+            seq = (seq + 1) % SEQ_MOD
+        self._seq = seq
+        self.packets += len(payloads)
+        sender = self._sender
+        for name, value in zip(_SR_FIELDS, (ntp, timestamp, self.packets, self._octets),
+                               strict=True):
+            setattr(sender, name, value)
+
+    async def _retransmit(self, sequence_number: int) -> None:
+        """A NACKed packet, again, as RTX (aiortc's own ``_retransmit``, from our history)."""
+        wire = self._wire
+        plain = self._history[sequence_number % RTP_HISTORY_SIZE]
+        if wire is None or plain is None or wire.rtx_payload_type is None:
+            return
+        packet = RtpPacket.parse(plain, wire.extensions)
+        if packet.sequence_number != sequence_number:
+            return
+        rtx = wrap_rtx(packet, payload_type=wire.rtx_payload_type,
+                       sequence_number=self._rtx_seq, ssrc=self._sender._rtx_ssrc)
+        self._rtx_seq = (self._rtx_seq + 1) % SEQ_MOD
+        wire.sendto(wire.protect(rtx.serialize(wire.extensions)), wire.address)
+        self.retransmitted += 1
