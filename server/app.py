@@ -40,6 +40,7 @@ from server.metrics import Metrics
 from server.node_watch import nodes_ctx
 from server.queue_journal import DbJournal
 from server.recording_control import RecordingControl
+from server.redis_manager import BackgroundPublishingRedisManager
 from server.settings import REPO_ROOT, Settings
 from server.sms import LogSmsSender, SmsSender
 from server.socket_server import SocketServer
@@ -158,8 +159,8 @@ def _queue_backend(settings: Settings) -> tuple[QueueStore, socketio.AsyncManage
     if settings.redis_url is None:
         return MemoryStore(), None
     store = RedisStore(connect_redis(settings.redis_url), settings.redis_prefix)
-    manager = socketio.AsyncRedisManager(settings.redis_url,
-                                         channel=f"{settings.redis_prefix}socketio")
+    manager = BackgroundPublishingRedisManager(settings.redis_url,
+                                               channel=f"{settings.redis_prefix}socketio")
     return store, manager
 
 
@@ -175,6 +176,8 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
                            "check XIAOWU_REDIS_URL / REDIS_URL") from exc
     yield
     manager = app[app_keys.SIO].manager
+    if isinstance(manager, BackgroundPublishingRedisManager):
+        await manager.drain()
     listener = getattr(manager, "thread", None)
     if isinstance(listener, asyncio.Task):
         listener.cancel()
