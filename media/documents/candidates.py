@@ -142,7 +142,7 @@ def quads_from_lines(
     before = np.stack([q1, p1, q2, p2], axis=1)
     after = np.stack([q2, p2, q1, p1], axis=1)
     corners = meet.reshape(-1, 2)[before * n + sides]
-    valid = plausible(corners, (h, w))
+    valid = plausible(corners, (h, w), near_image=True)  # every corner is ``near``
     corners, sides = corners[valid], sides[valid]
     before, after = before[valid], after[valid]
     # Support of side k: its line's profile between corner k and corner k + 1.
@@ -209,19 +209,25 @@ def _line_profiles(
     return cumsum, origin, direction, half
 
 
-def plausible(corners: Quads, shape: tuple[int, int]) -> NDArray[np.bool_]:
-    """Convex, mostly inside the image, not tiny, no needle-sharp corners.
+def plausible(
+    corners: Quads, shape: tuple[int, int], near_image: bool = False
+) -> NDArray[np.bool_]:
+    """Convex, mostly inside the image, not tiny, no needle-sharp corners.  ``near_image``:
+    the caller has checked already that every corner lies within the image's margin.
 
     Line quads come by the ten thousand: every test runs on one corner or side at a time
     (columns of N), since NumPy reduces slowly along a short axis of 4.
     """
     h, w = shape
     q = np.asarray(corners, np.float64)
-    margin = 0.03 * max(w, h)
-    x, y = q[..., 0], q[..., 1]
-    inside = (x > -margin) & (x < w + margin) & (y > -margin) & (y < h + margin)
-    result = inside[:, 0] & inside[:, 1] & inside[:, 2] & inside[:, 3]
-    q = q[result]  # most line quads fail here already: spare them the rest
+    if near_image:
+        result = np.ones(len(q), bool)
+    else:
+        margin = 0.03 * max(w, h)
+        x, y = q[..., 0], q[..., 1]
+        inside = (x > -margin) & (x < w + margin) & (y > -margin) & (y < h + margin)
+        result = inside[:, 0] & inside[:, 1] & inside[:, 2] & inside[:, 3]
+        q = q[result]  # spare the outliers the rest
     xs = [q[:, k, 0] for k in range(4)]
     ys = [q[:, k, 1] for k in range(4)]
     ex = [xs[(k + 1) % 4] - xs[k] for k in range(4)]

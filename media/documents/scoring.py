@@ -177,15 +177,21 @@ def _nesting(
 
 def inside(quads: NDArray[np.float64], others: NDArray[np.float64]) -> NDArray[np.bool_]:
     """[i, j]: all corners of others[j] inside (or within a pixel of) the convex quads[i]."""
-    a = quads[:, None, :, None, :]  # i, -, edge, -, xy
-    e = (np.roll(quads, -1, axis=1) - quads)[:, None, :, None, :]
-    p = others[None, :, None, :, :]  # -, j, -, corner, xy
-    cross = e[..., 0] * (p[..., 1] - a[..., 1]) - e[..., 1] * (p[..., 0] - a[..., 0])
-    length = np.maximum(np.hypot(e[..., 0], e[..., 1]), 1e-9)
     x, y = quads[..., 0], quads[..., 1]
     signed = np.sum(x * np.roll(y, -1, axis=1) - y * np.roll(x, -1, axis=1), axis=1)
-    orientation = np.where(signed >= 0, 1.0, -1.0)[:, None, None, None]
-    return np.asarray(np.all(cross * orientation / length >= -1.0, axis=(2, 3)), np.bool_)
+    orientation = np.where(signed >= 0, 1.0, -1.0)[:, None]
+    result = np.ones((len(quads), len(others)), bool)
+    # One side of quads[i] and one corner of others[j] at a time: N x M arrays, since NumPy
+    # is slow on a broadcast N x M x 4 x 4 reduced along its short axes.
+    for k in range(4):
+        a = quads[:, k, :, None]  # N x xy x 1
+        e = quads[:, (k + 1) % 4, :, None] - a
+        length = np.maximum(np.hypot(e[:, 0], e[:, 1]), 1e-9)
+        for c in range(4):
+            p = others[None, :, c, :]  # 1 x M x xy
+            cross = e[:, 0] * (p[..., 1] - a[:, 1]) - e[:, 1] * (p[..., 0] - a[:, 0])
+            result &= cross * orientation / length >= -1.0
+    return result
 
 
 def score(feats: NDArray[np.float64]) -> NDArray[np.float64]:
