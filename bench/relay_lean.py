@@ -331,36 +331,11 @@ class LeanStream:
 
     def _begin(self, parameters: RTCRtpSendParameters) -> None:
         """aiortc's sender started (ICE and DTLS are up): build the header and go."""
-        codec = parameters.codecs[0]
-        assert codec.payloadType is not None
-        rtx = next((c.payloadType for c in parameters.codecs
-                    if c.mimeType.lower().endswith("/rtx")
-                    and c.parameters.get("apt") == codec.payloadType), None)
-        extensions = HeaderExtensionsMap()
-        extensions.configure(parameters)
-        seed = RtpPacket(payload_type=codec.payloadType, ssrc=self._sender._ssrc)
-        seed.extensions.mid = parameters.muxId
-        seed.extensions.abs_send_time = 0
-        low = seed.serialize(extensions)
-        seed.extensions.abs_send_time = ABS_SEND_TIME_MAX
-        high = seed.serialize(extensions)
-        changed = [i for i, (a, b) in enumerate(zip(low, high, strict=True)) if a != b]
-        dtls = self._sender.transport
-        pair = dtls.transport._connection._nominated[1]
-        self._wire = _Wire(
-            header=bytearray(low),
-            abs_send_time_at=changed[0] if changed else None,
-            protect=dtls._tx_srtp.protect,
-            sendto=pair.protocol.transport.sendto,
-            address=pair.remote_addr,
-            extensions=extensions,
-            rtx_payload_type=rtx,
-            transport=dtls,
-        )
+        self._wire = wire_for(self._sender, parameters)
         self._seq, self._rtx_seq = random.randrange(32768), random.randrange(32768)
         self._ts_origin = random.randrange(TS_MOD)
         if self._incoming is not None:
-            self._incoming.attach(self.kind, codec.payloadType, dtls)
+            self._incoming.attach(self.kind, self._wire.header[1] & 0x7F, self._wire.transport)
         self._start = self._next_at = time.monotonic()
         self._pacer.add(self)
 
@@ -385,26 +360,10 @@ class LeanStream:
         payloads = self.clip.frames[index]
         self._index = index + 1 if index + 1 < len(self.clip.frames) else 1
         timestamp = (self._ts_origin + self._count * self.clip.ticks_per_frame) % TS_MOD
-        header = wire.header
-        struct.pack_into("!I", header, 4, timestamp)
-        ntp = int((time.time() + NTP_EPOCH_OFFSET_S) * (1 << 32))
-        at = wire.abs_send_time_at
-        if at is not None:
-            header[at:at + 3] = ((ntp >> 14) & ABS_SEND_TIME_MAX).to_bytes(3, "big")
         self.log.append((index, time.monotonic()))
-        last = len(payloads) - 1
-        payload_type = header[1] & 0x7F
-        seq = self._seq
-        history = self._history
-        protect, sendto, address = wire.protect, wire.sendto, wire.address
-        for n, payload in enumerate(payloads):
-            struct.pack_into("!BH", header, 1, payload_type | (0x80 if n == last else 0), seq)
-            plain = bytes(header) + payload
-            history[seq % RTP_HISTORY_SIZE] = plain
-            sendto(protect(plain), address)
-            self._octets += len(payload)
-            seq = (seq + 1) % SEQ_MOD
-        self._seq = seq
+        self._seq, ntp, octets = send_frame(wire, payloads, timestamp, self._seq,
+                                            self._history)
+        self._octets += octets
         self.packets += len(payloads)
         sender = self._sender
         for name, value in zip(_SR_FIELDS, (ntp, timestamp, self.packets, self._octets),
@@ -413,15 +372,76 @@ class LeanStream:
 
     async def _retransmit(self, sequence_number: int) -> None:
         """A NACKed packet, again, as RTX (aiortc's own ``_retransmit``, from our history)."""
-        wire = self._wire
-        plain = self._history[sequence_number % RTP_HISTORY_SIZE]
-        if wire is None or plain is None or wire.rtx_payload_type is None:
-            return
-        packet = RtpPacket.parse(plain, wire.extensions)
-        if packet.sequence_number != sequence_number:
-            return
-        rtx = wrap_rtx(packet, payload_type=wire.rtx_payload_type,
-                       sequence_number=self._rtx_seq, ssrc=self._sender._rtx_ssrc)
-        self._rtx_seq = (self._rtx_seq + 1) % SEQ_MOD
-        wire.sendto(wire.protect(rtx.serialize(wire.extensions)), wire.address)
-        self.retransmitted += 1
+        if self._wire is not None:
+            self._rtx_seq = retransmit(self._wire, self._history, sequence_number,
+                                       self._rtx_seq, self._sender._rtx_ssrc)
+            self.retransmitted += 1
+
+
+def wire_for(sender: RTCRtpSender, parameters: RTCRtpSendParameters) -> _Wire:
+    """The header template and send path of ``sender``'s negotiated stream."""
+    codec = parameters.codecs[0]
+    assert codec.payloadType is not None
+    rtx = next((c.payloadType for c in parameters.codecs
+                if c.mimeType.lower().endswith("/rtx")
+                and c.parameters.get("apt") == codec.payloadType), None)
+    extensions = HeaderExtensionsMap()
+    extensions.configure(parameters)
+    seed = RtpPacket(payload_type=codec.payloadType, ssrc=sender._ssrc)
+    seed.extensions.mid = parameters.muxId
+    seed.extensions.abs_send_time = 0
+    low = seed.serialize(extensions)
+    seed.extensions.abs_send_time = ABS_SEND_TIME_MAX
+    high = seed.serialize(extensions)
+    changed = [i for i, (a, b) in enumerate(zip(low, high, strict=True)) if a != b]
+    dtls = sender.transport
+    pair = dtls.transport._connection._nominated[1]
+    return _Wire(
+        header=bytearray(low),
+        abs_send_time_at=changed[0] if changed else None,
+        protect=dtls._tx_srtp.protect,
+        sendto=pair.protocol.transport.sendto,
+        address=pair.remote_addr,
+        extensions=extensions,
+        rtx_payload_type=rtx,
+        transport=dtls,
+    )
+
+
+def send_frame(wire: _Wire, payloads: tuple[bytes, ...] | list[bytes], timestamp: int,
+               seq: int, history: list[bytes | None]) -> tuple[int, int, int]:
+    """Send one frame's payloads; returns (next sequence number, NTP time, octets)."""
+    header = wire.header
+    struct.pack_into("!I", header, 4, timestamp)
+    ntp = int((time.time() + NTP_EPOCH_OFFSET_S) * (1 << 32))
+    at = wire.abs_send_time_at
+    if at is not None:
+        header[at:at + 3] = ((ntp >> 14) & ABS_SEND_TIME_MAX).to_bytes(3, "big")
+    last = len(payloads) - 1
+    payload_type = header[1] & 0x7F
+    protect, sendto, address = wire.protect, wire.sendto, wire.address
+    octets = 0
+    for n, payload in enumerate(payloads):
+        struct.pack_into("!BH", header, 1, payload_type | (0x80 if n == last else 0), seq)
+        plain = bytes(header) + payload
+        history[seq % RTP_HISTORY_SIZE] = plain
+        sendto(protect(plain), address)
+        octets += len(payload)
+        seq = (seq + 1) % SEQ_MOD
+    return seq, ntp, octets
+
+
+def retransmit(wire: _Wire, history: list[bytes | None], sequence_number: int,
+               rtx_seq: int, rtx_ssrc: int) -> int:
+    """Send a NACKed packet from ``history`` again as RTX; returns the next RTX sequence
+    number."""
+    plain = history[sequence_number % RTP_HISTORY_SIZE]
+    if plain is None or wire.rtx_payload_type is None:
+        return rtx_seq
+    packet = RtpPacket.parse(plain, wire.extensions)
+    if packet.sequence_number != sequence_number:
+        return rtx_seq
+    rtx = wrap_rtx(packet, payload_type=wire.rtx_payload_type, sequence_number=rtx_seq,
+                   ssrc=rtx_ssrc)
+    wire.sendto(wire.protect(rtx.serialize(wire.extensions)), wire.address)
+    return (rtx_seq + 1) % SEQ_MOD

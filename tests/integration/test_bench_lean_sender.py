@@ -32,6 +32,7 @@ from media.synthetic import EncodedClip, ReplayTrack, encode_audio, encode_video
 
 BOUND_S = 10.0
 VIDEO = encode_video("VP8", 45)
+VGA = encode_video("VP8", 45, 640, 480)  # as the bench: 32-byte prefixes tell its frames apart
 AUDIO = encode_audio(1.0)
 
 
@@ -91,9 +92,9 @@ def lean_peer(
     return peer, streams
 
 
-def full_peer() -> Peer:
+def full_peer(video: EncodedClip = VIDEO) -> Peer:
     peer = Peer(RTCPeerConnection(RTCConfiguration(iceServers=[])))
-    for clip in (VIDEO, AUDIO):
+    for clip in (video, AUDIO):
         track = ReplayTrack(clip)
         transceiver = vp8_only(peer.pc, track)
         tap_encoded_frames(transceiver.receiver, peer.sink(clip.kind))  # type: ignore[attr-defined]
@@ -188,12 +189,12 @@ async def test_a_lost_packet_is_resent_as_rtx_on_the_relays_nack(
 async def test_the_lean_incoming_tap_counts_and_identifies_every_frame(
     endpoint: LocalMediaEndpoint, pacer: Pacer,
 ) -> None:
-    prefix_of = {data[:32]: n for n, data in enumerate(VIDEO.frames)}
-    assert len(prefix_of) == len(VIDEO.frames)
+    prefix_of = {data[:32]: n for n, data in enumerate(VGA.frames)}
+    assert len(prefix_of) == len(VGA.frames)
     counters = {kind: PacketCounter(kind, prefix_of) for kind in ("video", "audio")}
     incoming = IncomingTap({kind: c.take_rtp for kind, c in counters.items()}, pacer)
     citizen, _ = lean_peer(pacer, counters, incoming)
-    clerk = full_peer()
+    clerk = full_peer(VGA)
     clerk_video = clerk.pc.getTransceivers()[0].sender.track
     assert isinstance(clerk_video, ReplayTrack)
     try:
@@ -206,7 +207,7 @@ async def test_the_lean_incoming_tap_counts_and_identifies_every_frame(
 
         video = counters["video"]
         assert video.count >= 40 and video.unknown == 0
-        sent = [VIDEO.frames.index(data) for data in clerk_video.sent]
+        sent = [VGA.frames.index(data) for data in clerk_video.sent]
         got = [index for index, _ in video.log]
         assert got[0] == 0
         assert any(sent[i:i + len(got)] == got for i in range(len(sent)))
