@@ -7,6 +7,7 @@ the other coroutines of the loop; that is what makes ``claim_offer`` safe here.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -99,6 +100,13 @@ class MemoryStore:
     async def append_event(self, participant: str, event: str,
                            data: dict[str, Any]) -> Numbered:
         return self._replay.setdefault(participant, ReplayLog()).append(event, data)
+
+    async def append_events(self, events: Sequence[tuple[str, str, dict[str, Any]]], *,
+                            fresh: bool = False) -> list[Numbered]:
+        if fresh:
+            for participant, _, _ in events:
+                self._replay.pop(participant, None)
+        return [await self.append_event(*each) for each in events]
 
     async def events_since(self, participant: str, last_seq: int) -> list[Numbered] | None:
         log = self._replay.get(participant)

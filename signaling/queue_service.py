@@ -199,18 +199,20 @@ class QueueService:
 
     async def _move(self, record: ClerkRecord, new: PresenceState, reason: str,
                     *, miss: MissReason | None = None, tell: bool = True,
-                    **changes: Any) -> ClerkRecord:
+                    store: bool = True, **changes: Any) -> ClerkRecord:
         """The one place a clerk's presence changes: validate, persist, log, tell them.
 
         ``tell=False`` when the caller's own event to the clerk (``session.started``,
         ``session.ended``) carries the new state as ``presence``: one message instead of
-        two for every step of a call (docs/protocol.md, the clerk's `presence` event)."""
+        two for every step of a call (docs/protocol.md, the clerk's `presence` event).
+        ``store=False`` when the caller moves the clerk on at once and stores that."""
         presence = record.presence(self.timings.miss_limit)
         now = self.clock()
         event = (presence.miss(miss, now=now) if miss is not None
                  else presence.transition(new, reason=reason, now=now))
         record = replace(record.with_presence(presence), **changes)
-        await self.store.put_clerk(record)
+        if store:
+            await self.store.put_clerk(record)
         self.journal.presence(event)
         log.info("clerk.presence", clerk=record.id, transition=f"{event.old} -> {event.new}",
                  reason=event.reason)
@@ -429,15 +431,14 @@ class QueueService:
                                      tell=False, offer_id=None,
                                      session_id=session.session_id)
             self._forget_sent(record.ticket.id)
-            await self.store.reset_events(clerk_key(clerk_id))
-            await self.store.reset_events(record.owner)
             started = self.views.session_started(session, record, clerk)
             if self.media is not None:
                 started["media_node"] = self.node.view()
-            await self._send_numbered(clerk_key(clerk_id), "session.started",
-                                      {**started, "role": "clerk", "presence": str(P.BUSY)})
-            await self._send_numbered(record.owner, "session.started",
-                                      {**started, "role": "citizen"})
+            # a new session: both sides' numbering starts again at 1
+            await self._send_numbered_all([
+                (clerk_key(clerk_id), "session.started",
+                 {**started, "role": "clerk", "presence": str(P.BUSY)}),
+                (record.owner, "session.started", {**started, "role": "citizen"})], fresh=True)
             if self.cases is not None:
                 ticket = record.ticket
                 self.timers.background(f"case-open:{offer_id}", partial(
@@ -508,9 +509,9 @@ class QueueService:
                 event = session.transition(S.ACTIVE, reason="media", now=self.clock())
                 self.journal.session(session, event, record.ticket.matter)
                 await self.store.put_session(session)
-                for party in (clerk_key(session.clerk_id), record.owner):
-                    await self._send_numbered(party, "session.state",
-                                              {"session_id": session_id, "state": "active"})
+                await self._send_numbered_all([
+                    (party, "session.state", {"session_id": session_id, "state": "active"})
+                    for party in (clerk_key(session.clerk_id), record.owner)])
             return {"session_id": session_id, "state": str(session.state)}
 
     async def end(self, clerk_id: str, session_id: str, outcome: str, reason: str) -> None:
@@ -537,10 +538,11 @@ class QueueService:
             self.timers.background(f"case-end:{session.session_id}", partial(
                 self.cases.session_ended, session_id=session.session_id, at=now))
         clerk_ended = {**ended, **await self._after_call(session.clerk_id)}
-        for party, data in ((clerk_key(session.clerk_id), clerk_ended),
-                            (record.owner, ended)):
+        parties = ((clerk_key(session.clerk_id), clerk_ended), (record.owner, ended))
+        for party, _ in parties:
             self.timers.cancel(f"grace:{party}")
-            await self._send_numbered(party, "session.ended", data)
+        await self._send_numbered_all([(party, "session.ended", data)
+                                       for party, data in parties])
         if clerk_ended.get("presence") == str(P.AVAILABLE):
             await self._dispatch()
         self._positions_soon()
@@ -552,9 +554,10 @@ class QueueService:
         clerk = await self.store.get_clerk(clerk_id)
         if clerk is None or clerk.state is not P.BUSY:
             return {}
-        clerk = await self._move(clerk, P.WRAP_UP, "session_ended", tell=False,
-                                 session_id=None)
         seconds = self.timings.wrap_up
+        # with no wrap-up the clerk passes through it under this lock: store only the end
+        clerk = await self._move(clerk, P.WRAP_UP, "session_ended", tell=False,
+                                 store=seconds > 0, session_id=None)
         if seconds <= 0:
             await self._move(clerk, P.AVAILABLE, "wrap_up_elapsed", tell=False)
             return {"presence": str(P.AVAILABLE), "wrap_up_s": 0}
@@ -593,8 +596,8 @@ class QueueService:
                 self.cases.session_ended, session_id=session.session_id, at=now))
         ended = {"session_id": session.session_id, "outcome": str(Outcome.FAILED),
                  "reason": reason, "requeued": True}
-        for party in (record.owner, *also_tell):
-            await self._send_numbered(party, "session.ended", ended)
+        await self._send_numbered_all([(party, "session.ended", ended)
+                                       for party in (record.owner, *also_tell)])
         self._forget_sent(record.ticket.id)
 
     async def node_lost(self, node_id: str) -> int:
@@ -721,6 +724,14 @@ class QueueService:
     async def _send_numbered(self, participant: str, event: str, data: dict[str, Any]) -> None:
         numbered = await self.store.append_event(participant, event, data)
         await self.notifier.send(participant, event, numbered.payload())
+
+    async def _send_numbered_all(self, sends: list[tuple[str, str, dict[str, Any]]], *,
+                                 fresh: bool = False) -> None:
+        """``_send_numbered`` to several participants, numbered in one store call (a
+        Redis round trip each was most of what a session's start and end cost there)."""
+        numbered = await self.store.append_events(sends, fresh=fresh)
+        for (participant, _, _), each in zip(sends, numbered, strict=True):
+            await self.notifier.send(participant, each.event, each.payload())
 
     async def resume(self, participant: str, last_seq: int) -> dict[str, Any]:
         """A participant is back: cancel its grace timer and replay what it missed."""

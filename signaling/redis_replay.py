@@ -11,20 +11,33 @@ a day after their last event; they matter for one session and its grace period.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from redis.asyncio import Redis
 
 from signaling.replay import Numbered
 
-# KEYS: list, counter; ARGV: event, data JSON, capacity, ttl seconds. Returns the seq.
+# KEYS: list and counter of each participant in turn; ARGV: '1' to start each
+# participant's log afresh first (once, however often it appears), capacity, ttl seconds,
+# then event and data JSON per participant. Returns the seqs, in order.
 _APPEND = """
-local seq = redis.call('INCR', KEYS[2])
-redis.call('RPUSH', KEYS[1], seq .. '\\n' .. ARGV[1] .. '\\n' .. ARGV[2])
-redis.call('LTRIM', KEYS[1], -tonumber(ARGV[3]), -1)
-redis.call('EXPIRE', KEYS[1], ARGV[4])
-redis.call('EXPIRE', KEYS[2], ARGV[4])
-return seq
+local fresh, capacity, ttl = ARGV[1] == '1', tonumber(ARGV[2]), ARGV[3]
+local seqs, cleared = {}, {}
+for i = 1, #KEYS / 2 do
+  local list, counter = KEYS[2 * i - 1], KEYS[2 * i]
+  if fresh and not cleared[list] then
+    redis.call('DEL', list, counter)
+    cleared[list] = true
+  end
+  local seq = redis.call('INCR', counter)
+  redis.call('RPUSH', list, seq .. '\\n' .. ARGV[2 * i + 2] .. '\\n' .. ARGV[2 * i + 3])
+  redis.call('LTRIM', list, -capacity, -1)
+  redis.call('EXPIRE', list, ttl)
+  redis.call('EXPIRE', counter, ttl)
+  seqs[i] = seq
+end
+return seqs
 """
 
 
@@ -41,10 +54,20 @@ class RedisReplay:
         return [f"{self._prefix}{participant}", f"{self._prefix}{participant}:seq"]
 
     async def append(self, participant: str, event: str, data: dict[str, Any]) -> Numbered:
-        encoded = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-        seq = await self._append(keys=self._keys(participant),
-                                 args=[event, encoded, self._capacity, self._ttl_s])
-        return Numbered(int(seq), event, dict(data))
+        return (await self.append_many([(participant, event, data)]))[0]
+
+    async def append_many(self, events: Sequence[tuple[str, str, dict[str, Any]]], *,
+                          fresh: bool = False) -> list[Numbered]:
+        """Number several participants' events in one round trip (``fresh``: each
+        participant's log starts again at 1 first, as a new session does)."""
+        keys: list[str] = []
+        args: list[Any] = ["1" if fresh else "", self._capacity, self._ttl_s]
+        for participant, event, data in events:
+            keys += self._keys(participant)
+            args += [event, json.dumps(data, ensure_ascii=False, separators=(",", ":"))]
+        seqs = await self._append(keys=keys, args=args)
+        return [Numbered(int(seq), event, dict(data))
+                for seq, (_, event, data) in zip(seqs, events, strict=True)]
 
     async def since(self, participant: str, last_seen: int) -> list[Numbered] | None:
         entries_key, seq_key = self._keys(participant)

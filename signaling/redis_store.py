@@ -39,7 +39,7 @@ other writes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
@@ -493,6 +493,10 @@ class RedisStore:
     async def append_event(self, participant: str, event: str,
                            data: dict[str, Any]) -> Numbered:
         return await self._replay.append(participant, event, data)
+
+    async def append_events(self, events: Sequence[tuple[str, str, dict[str, Any]]], *,
+                            fresh: bool = False) -> list[Numbered]:
+        return await self._replay.append_many(events, fresh=fresh)
 
     async def events_since(self, participant: str, last_seq: int) -> list[Numbered] | None:
         return await self._replay.since(participant, last_seq)

@@ -12,6 +12,7 @@ process, a lease on Redis across nodes (see :mod:`signaling.redis_lock`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Any, Protocol
@@ -117,6 +118,12 @@ class QueueStore(Protocol):
     async def append_event(self, participant: str, event: str,
                            data: dict[str, Any]) -> Numbered:
         """Number and keep an event sent to a session participant (for resume)."""
+        ...
+
+    async def append_events(self, events: Sequence[tuple[str, str, dict[str, Any]]], *,
+                            fresh: bool = False) -> list[Numbered]:
+        """``append_event`` for several ``(participant, event, data)`` at once, in order
+        (one Redis round trip); ``fresh``: ``reset_events`` each participant first."""
         ...
 
     async def events_since(self, participant: str, last_seq: int) -> list[Numbered] | None:

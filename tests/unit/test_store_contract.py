@@ -214,3 +214,27 @@ async def test_numbered_events_are_kept_per_participant(store: QueueStore) -> No
     assert await store.events_since("clerk:b", 0) is None
     latest = await store.events_since("clerk:b", 300)
     assert latest is not None and [n.data for n in latest] == [{"i": 299}]
+
+
+async def test_events_numbered_together_are_numbered_as_one_by_one(store: QueueStore) -> None:
+    await store.append_event("citizen:a", "queue.update", {"n": 1})
+    await store.append_event("clerk:b", "presence", {"n": 1})
+    await store.append_event("clerk:b", "presence", {"n": 2})
+    kept = await store.append_events([("citizen:a", "session.ended", {"x": "中文"}),
+                                      ("clerk:b", "session.ended", {"x": 2}),
+                                      ("citizen:a", "case.opened", {"x": 3})])
+    assert [(n.seq, n.event, n.data) for n in kept] == [
+        (2, "session.ended", {"x": "中文"}), (3, "session.ended", {"x": 2}),
+        (3, "case.opened", {"x": 3})]
+    missed = await store.events_since("citizen:a", 1)
+    assert missed is not None and [(n.seq, n.event) for n in missed] == [
+        (2, "session.ended"), (3, "case.opened")]
+    # fresh: each participant starts again at 1 once, however often it appears
+    fresh = await store.append_events([("citizen:a", "session.started", {}),
+                                       ("clerk:b", "session.started", {}),
+                                       ("citizen:a", "webrtc.offer", {})], fresh=True)
+    assert [n.seq for n in fresh] == [1, 1, 2]
+    replay = await store.events_since("citizen:a", 0)
+    assert replay is not None and [n.event for n in replay] == ["session.started",
+                                                                "webrtc.offer"]
+    assert await store.append_events([]) == []
