@@ -206,7 +206,9 @@ async def run_phase(mode: str, sessions: int, clips: tuple[Path, Path], args: ar
     if mode == "transcode":
         clip_args.append("--decode")
     try:
-        await server.start("bench/relay_server.py", "--mode", mode, "--workers", str(workers))
+        lean_send = ["--lean-send"] if mode == "passthrough" and args.server_lean_send else []
+        await server.start("bench/relay_server.py", "--mode", mode, "--workers", str(workers),
+                           *lean_send)
         await asyncio.gather(*(side.start("bench/relay_clients.py", *clip_args,
                                           nice=args.client_nice) for side in clients))
         started = time.monotonic()
@@ -373,6 +375,9 @@ async def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--profile", type=Path, default=None,
                         help="py-spy raw output file; profiles the pass-through server")
+    parser.add_argument("--server-lean-send", action="store_true",
+                        help="experiment (with --workers 1): the pass-through legs send "
+                             "like the lean client, see bench/relay_lean_server.py")
     parser.add_argument("--profile-client", type=Path, default=None,
                         help="py-spy raw output file; profiles the last client process of "
                              "the pass-through phase (the one with the fewest sampled peers)")
@@ -427,6 +432,7 @@ async def main() -> None:
         "cpu_pct_by_process": ours.processes,
         "stopped_s": round(ours.stopped_s, 1),
         "profiled": args.profile is not None,
+        "server_lean_send": args.server_lean_send,
         # A starved run delivers little, so it also costs little: its ratio means nothing.
         "valid": (ours.connected == 2 * args.sessions + 2 and ours.loss_pct < 0.5
                   and baseline.loss_pct < 5.0 and ours.stopped_s == 0),

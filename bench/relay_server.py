@@ -27,6 +27,7 @@ from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSes
 from aiortc.contrib.media import MediaRelay
 
 from bench.loop_lag import LoopLag
+from bench.relay_lean_server import install as install_lean_forwarding
 from media.endpoint import LocalMediaEndpoint
 from media.errors import MediaError
 from media.workers import WorkerMediaEndpoint
@@ -94,7 +95,14 @@ async def main() -> None:
                         help="skip a worker lagging more (the server's default is 100 ms; "
                              "the bench starts all sessions at once, which the gate would "
                              "refuse, and measures what the workers carry)")
+    parser.add_argument("--lean-send", action="store_true",
+                        help="experiment: the relay's legs send like the lean client "
+                             "(bench/relay_lean_server.py); pass-through, one process")
     args = parser.parse_args()
+    if args.lean_send:
+        if args.mode != "passthrough" or args.workers >= 2:
+            parser.error("--lean-send needs --mode passthrough and one process")
+        install_lean_forwarding()
     endpoint: LocalMediaEndpoint | WorkerMediaEndpoint | TranscodingEndpoint
     if args.mode == "transcode":
         endpoint = TranscodingEndpoint()

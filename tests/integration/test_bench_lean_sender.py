@@ -1,16 +1,17 @@
-"""The relay bench's lean client sender (bench/relay_lean.py) through the real relay.
+"""The relay bench's lean peers (bench/relay_lean.py) through the real relay.
 
 A lean peer negotiates with aiortc and then writes pre-packetised RTP itself; these
 tests check that what it sends is what a real aiortc sender would have delivered: the
 clerk, a full aiortc peer behind the server's pass-through relay, receives the clip's
 frames bit-identical and in order, starting at the keyframe the relay asked for, and a
-lost packet is recovered by the lean sender's RTX answer to the relay's NACK.
+lost packet is recovered by the lean sender's RTX answer to the relay's NACK. The
+lean forwarding experiment (bench/relay_lean_server.py) relays bit-identical frames.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,8 +27,10 @@ from bench.relay_lean import (
     check_internals,
     packetise,
 )
+from bench.relay_lean_server import install as install_lean_forwarding
 from media.aiortc_internals import EncodedFrame, on_rtcp_feedback, tap_encoded_frames
 from media.endpoint import LocalMediaEndpoint
+from media.forwarding import ForwardedTrack
 from media.synthetic import EncodedClip, ReplayTrack, encode_audio, encode_video
 
 BOUND_S = 10.0
@@ -214,5 +217,38 @@ async def test_the_lean_incoming_tap_counts_and_identifies_every_frame(
         assert video.packets == video.expected
         assert counters["audio"].packets == counters["audio"].expected >= 40
         assert incoming.failed == 0 and incoming.packets > video.packets // 2
+    finally:
+        await asyncio.gather(citizen.pc.close(), clerk.pc.close())
+
+
+@pytest.fixture
+def lean_server_send() -> Iterator[None]:
+    uninstall = install_lean_forwarding()
+    yield
+    uninstall()
+
+
+@pytest.mark.usefixtures("lean_server_send")
+async def test_the_lean_forwarding_experiment_relays_bit_identical_frames(
+    endpoint: LocalMediaEndpoint,
+) -> None:
+    """bench/relay_lean_server.py: the relay's own legs send like the lean client."""
+    citizen, clerk = full_peer(), full_peer()
+    citizen_video = citizen.pc.getTransceivers()[0].sender.track
+    assert isinstance(citizen_video, ReplayTrack)
+    try:
+        await citizen.join(endpoint, "s4", "citizen")
+        await asyncio.sleep(0.5)  # the citizen's keyframe is gone: the relay must ask again
+        await clerk.join(endpoint, "s4", "clerk")
+        await clerk.wait_for("video", 40)
+        await clerk.wait_for("audio", 40)
+        await citizen.wait_for("audio", 40)
+
+        video = [frame.data for frame in clerk.received["video"]]
+        assert video[0] == VIDEO.frames[0] and citizen_video.keyframes_requested >= 1
+        sent = citizen_video.sent
+        assert any(sent[i:i + len(video)] == video for i in range(len(sent)))
+        forwarded = [s.track for s in endpoint.session("s4").peer("clerk").pc.getSenders()]  # type: ignore[union-attr]
+        assert all(isinstance(t, ForwardedTrack) and t.forwarded >= 40 for t in forwarded)
     finally:
         await asyncio.gather(citizen.pc.close(), clerk.pc.close())
