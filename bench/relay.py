@@ -12,9 +12,10 @@ each other) shares the clients' load, so "added latency" compares like with like
 Only the first ``--sample`` sessions (and the direct pair) send and receive through
 aiortc's whole path; the other sessions' peers are lean (relay_clients.py,
 relay_lean.py): pre-packetised RTP out, packets counted and frames identified by their
-payload prefix in, which cuts the clients' CPU for 30 sessions to run next to the
-server on 2 cores. Added latency compares the sampled sessions with the direct pair
-(same path); loss counts every session's frames.
+payload prefix in, which about halves a client peer's CPU (not enough for 30 sessions
+next to the server on 2 cores: see "Media capacity" in docs/operations.md). Added
+latency compares the sampled sessions with the direct pair (same path); loss counts
+every session's frames.
 
 Clients run at normal priority (``--client-nice`` to change): a sampled client peer
 does the same per-packet work as a server leg (SRTP, RTCP, bandwidth estimate), and
