@@ -48,9 +48,9 @@ class EdgeMaps:
 
 def edge_maps(small: NDArray[np.uint8], low: float, high: float) -> EdgeMaps:
     blurred = cv2.GaussianBlur(small, (0, 0), 1.0)
-    lab8 = cv2.cvtColor(blurred, cv2.COLOR_BGR2Lab).astype(np.float32)
+    plain = cv2.cvtColor(blurred, cv2.COLOR_BGR2Lab).astype(np.float32)
     # The gain per channel by cv2: numpy's broadcast over an axis of 3 is slow.
-    lab = np.asarray(cv2.multiply(lab8, _CHANNEL_SCALAR), np.float32)  # type: ignore[call-overload]
+    lab = np.asarray(cv2.multiply(plain, _CHANNEL_SCALAR), np.float32)  # type: ignore[call-overload]
     gx = np.asarray(cv2.Sobel(lab, cv2.CV_16S, 1, 0, ksize=3), np.int16)
     gy = np.asarray(cv2.Sobel(lab, cv2.CV_16S, 0, 1, ksize=3), np.int16)
     # Canny on three channels follows, per pixel, the channel with the largest gradient.

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 from numpy.typing import NDArray
 
 from media.documents.candidates import hull_to_quad, plausible
 from media.documents.detect import _distinct_best
+from media.documents.edges import ORIENTATION_BINS, edge_maps
 from media.documents.geometry import canonical_quads
-from media.documents.scoring import EDGE_FEATURES, edge_features
+from media.documents.scoring import EDGE_FEATURES, edge_features, inside
 
 SHAPE = (240, 320)  # h, w of a working image
 
@@ -151,3 +153,50 @@ def test_hull_to_quad_cuts_clipped_corners_back_to_the_rectangle() -> None:
     expected = np.array([[50, 40], [250, 40], [250, 170], [50, 170]], np.float64)
     got = canonical_quads(quad)[0]
     np.testing.assert_allclose(got, canonical_quads(expected)[0], atol=1e-9)
+
+
+def test_oriented_edges_are_each_bins_edges_dilated() -> None:
+    """``EdgeMaps.oriented`` (eight maps packed as bits of one byte, dilated by ORs) says, for
+    every bin and pixel, what a 3 x 3 dilation of that bin's own edge map says."""
+    rng = np.random.default_rng(7)
+    image = np.full((120, 160, 3), 90, np.uint8)
+    for _ in range(6):  # rectangles and ellipses at many angles: every bin gets edges
+        centre = (float(rng.uniform(20, 140)), float(rng.uniform(20, 100)))
+        size = (float(rng.uniform(20, 70)), float(rng.uniform(10, 50)))
+        colour = tuple(int(v) for v in rng.integers(0, 256, 3))
+        box = cv2.boxPoints((centre, size, float(rng.uniform(0, 180))))
+        cv2.fillConvexPoly(image, np.round(box).astype(np.int32), colour)
+        cv2.ellipse(image, (centre, size, 30.0), colour[::-1], 2)
+    maps = edge_maps(image, 8.0, 16.0)
+    ys, xs = np.mgrid[0:120, 0:160]
+    for b in range(ORIENTATION_BINS):
+        assert maps.near_bin[b].any()
+        expected = cv2.dilate(maps.near_bin[b], np.ones((3, 3), np.uint8)) > 0
+        np.testing.assert_array_equal(
+            maps.oriented(np.full(ys.shape, b, np.intp), ys, xs), expected
+        )
+
+
+def test_inside_matches_a_pair_by_pair_statement() -> None:
+    """``scoring.inside`` (one side and one corner at a time over all pairs) against every
+    corner tested on every side, one pair of quads at a time."""
+    rng = np.random.default_rng(11)
+    centres = rng.uniform(60, 260, (40, 1, 2))
+    outer = centres + _square(-50, -50, 100)[None] * rng.uniform(0.5, 1.5, (40, 1, 1))
+    inner = centres + _square(-30, -30, 60)[None] + rng.uniform(-25, 25, (40, 4, 2))
+    quads = np.concatenate([outer, inner])
+    found = inside(quads, quads)
+    for i, q in enumerate(quads):
+        signed = sum(_cross(q[k], q[(k + 1) % 4]) for k in range(4))  # shoelace
+        orientation = 1.0 if signed >= 0 else -1.0
+        for j, other in enumerate(quads):
+            within = all(
+                _cross(q[(k + 1) % 4] - q[k], p - q[k])
+                * orientation
+                / np.hypot(*(q[(k + 1) % 4] - q[k]))
+                >= -1.0
+                for k in range(4)
+                for p in other
+            )
+            assert found[i, j] == within, (i, j)
+    assert found.sum() > len(quads)  # some pairs nest, not only each quad in itself
