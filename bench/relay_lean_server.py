@@ -55,17 +55,9 @@ class LeanForwarder:
     def push(self, frame: EncodedFrame, generation: int) -> None:
         """ForwardedTrack.push, sending at once instead of queueing for aiortc's sender."""
         track = self.track
-        if not track._started or track.readyState != "live":
+        if not track.admits(frame):
             return
-        if track.waiting_for_keyframe:
-            if not frame.keyframe:
-                track._source.request_keyframe()
-                return
-            track.waiting_for_keyframe = False
-        if generation != track._generation:
-            track._rebase(frame.timestamp, generation)
-        out = (frame.timestamp + track._offset) % TS_MOD
-        track._last_out = out
+        out = track.out_timestamp(frame, generation)
         if self.wire.transport.state != "connected":
             return
         if self.vp8:

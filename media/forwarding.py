@@ -128,13 +128,8 @@ class ForwardedTrack(MediaStreamTrack):
         source.subscribe(self)
 
     def push(self, frame: EncodedFrame, generation: int) -> None:
-        if not self._started or self.readyState != "live":
+        if not self.admits(frame):
             return
-        if self.waiting_for_keyframe:
-            if not frame.keyframe:
-                self._source.request_keyframe()
-                return
-            self.waiting_for_keyframe = False
         if self._queue.qsize() >= QUEUE_FRAMES[self.kind]:
             logger.warning("%s: sender fell behind, dropping %d frames", self._source.key,
                            self._queue.qsize())
@@ -143,11 +138,28 @@ class ForwardedTrack(MediaStreamTrack):
             self.waiting_for_keyframe = self.kind == "video"
             self._source.request_keyframe()
             return
+        self._queue.put_nowait((frame, self.out_timestamp(frame, generation)))
+
+    def admits(self, frame: EncodedFrame) -> bool:
+        """Whether ``frame`` is forwarded: the track is live and its sender started, and
+        it does not wait for a keyframe (while it does, each other frame asks for one)."""
+        if not self._started or self.readyState != "live":
+            return False
+        if self.waiting_for_keyframe:
+            if not frame.keyframe:
+                self._source.request_keyframe()
+                return False
+            self.waiting_for_keyframe = False
+        return True
+
+    def out_timestamp(self, frame: EncodedFrame, generation: int) -> int:
+        """The RTP timestamp ``frame`` goes out with: continuous across the sender's
+        reconnects (a new ``generation`` rebases the offset)."""
         if generation != self._generation:
             self._rebase(frame.timestamp, generation)
         out = (frame.timestamp + self._offset) % TS_MOD
         self._last_out = out
-        self._queue.put_nowait((frame, out))
+        return out
 
     async def recv(self) -> av.Packet[Any]:
         if self.readyState != "live":

@@ -79,7 +79,7 @@ class BackgroundPublishingRedisManager(socketio.AsyncRedisManager):  # type: ign
             return
 
     def _connected(self) -> bool:
-        return bool(self.__dict__.get("connected"))
+        return bool(getattr(self, "connected", False))
 
     async def drain(self) -> None:
         """Wait until every message emitted so far has been handed to Redis (shutdown)."""
