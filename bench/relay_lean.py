@@ -46,7 +46,6 @@ import inspect
 import os
 import random
 import socket
-import struct
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -60,24 +59,19 @@ from aiortc import MediaStreamTrack, RTCDtlsTransport, RTCIceTransport, RTCRtpSe
 from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcrtpparameters import RTCRtpSendParameters
-from aiortc.rtp import RTP_HISTORY_SIZE, HeaderExtensionsMap, RtpPacket, wrap_rtx
+from aiortc.rtp import RTP_HISTORY_SIZE
 
 from media.aiortc_internals import on_rtcp_feedback
+from media.rtp_wire import SR_FIELDS, TS_MOD, RtpWire, retransmit, send_frame, wire_for
 
 Log = list[tuple[int, float]]
 TICK_S = 0.005
 RECEIVE_BYTES = 2048
-SEQ_MOD = 1 << 16
-TS_MOD = 1 << 32
-ABS_SEND_TIME_MAX = 0xFFFFFF
-NTP_EPOCH_OFFSET_S = 2_208_988_800
 
 # aiortc 1.16 private names (see check_internals).
 _SEND = "send"
 _DATAGRAM_RECEIVED = "datagram_received"
 _RETRANSMIT = "_retransmit"
-_SR_FIELDS = ("_RTCRtpSender__ntp_timestamp", "_RTCRtpSender__rtp_timestamp",
-              "_RTCRtpSender__packet_count", "_RTCRtpSender__octet_count")
 
 
 def check_internals() -> None:
@@ -88,7 +82,7 @@ def check_internals() -> None:
         "RTCIceTransport": set(RTCIceTransport.__init__.__code__.co_names),
         "aioice.Connection": set(Connection.__init__.__code__.co_names),
     }
-    wanted = [("RTCRtpSender", name) for name in ("_ssrc", "_rtx_ssrc", *_SR_FIELDS)]
+    wanted = [("RTCRtpSender", name) for name in ("_ssrc", "_rtx_ssrc", *SR_FIELDS)]
     wanted += [("RTCDtlsTransport", "_tx_srtp"), ("RTCDtlsTransport", "_rx_srtp"),
                ("RTCIceTransport", "_connection"),
                ("aioice.Connection", "_nominated")]
@@ -269,20 +263,6 @@ class IncomingTap:
             self._pacer.poll(protocol.transport, datagram_received)
 
 
-@dataclass(slots=True)
-class _Wire:
-    """The negotiated stream as the lean sender writes it."""
-
-    header: bytearray
-    abs_send_time_at: int | None
-    protect: Callable[[bytes], bytes]
-    sendto: Callable[[bytes, tuple[str, int]], None]
-    address: tuple[str, int]
-    extensions: HeaderExtensionsMap
-    rtx_payload_type: int | None
-    transport: Any
-
-
 class LeanStream:
     """Replays a :class:`PacketisedClip` in real time on one aiortc sender's stream.
 
@@ -301,7 +281,7 @@ class LeanStream:
         self._sender = sender
         self._pacer = pacer
         self._incoming = incoming
-        self._wire: _Wire | None = None
+        self._wire: RtpWire | None = None
         self._index = 0
         self._count = 0
         self._start = 0.0
@@ -355,7 +335,7 @@ class LeanStream:
             self._next_at = self._start + self._count * self.clip.period
         return True
 
-    def _send_frame(self, wire: _Wire) -> None:
+    def _send_frame(self, wire: RtpWire) -> None:
         index = self._index
         payloads = self.clip.frames[index]
         self._index = index + 1 if index + 1 < len(self.clip.frames) else 1
@@ -366,7 +346,7 @@ class LeanStream:
         self._octets += octets
         self.packets += len(payloads)
         sender = self._sender
-        for name, value in zip(_SR_FIELDS, (ntp, timestamp, self.packets, self._octets),
+        for name, value in zip(SR_FIELDS, (ntp, timestamp, self.packets, self._octets),
                                strict=True):
             setattr(sender, name, value)
 
@@ -376,72 +356,3 @@ class LeanStream:
             self._rtx_seq = retransmit(self._wire, self._history, sequence_number,
                                        self._rtx_seq, self._sender._rtx_ssrc)
             self.retransmitted += 1
-
-
-def wire_for(sender: RTCRtpSender, parameters: RTCRtpSendParameters) -> _Wire:
-    """The header template and send path of ``sender``'s negotiated stream."""
-    codec = parameters.codecs[0]
-    assert codec.payloadType is not None
-    rtx = next((c.payloadType for c in parameters.codecs
-                if c.mimeType.lower().endswith("/rtx")
-                and c.parameters.get("apt") == codec.payloadType), None)
-    extensions = HeaderExtensionsMap()
-    extensions.configure(parameters)
-    seed = RtpPacket(payload_type=codec.payloadType, ssrc=sender._ssrc)
-    seed.extensions.mid = parameters.muxId
-    seed.extensions.abs_send_time = 0
-    low = seed.serialize(extensions)
-    seed.extensions.abs_send_time = ABS_SEND_TIME_MAX
-    high = seed.serialize(extensions)
-    changed = [i for i, (a, b) in enumerate(zip(low, high, strict=True)) if a != b]
-    dtls = sender.transport
-    pair = dtls.transport._connection._nominated[1]
-    return _Wire(
-        header=bytearray(low),
-        abs_send_time_at=changed[0] if changed else None,
-        protect=dtls._tx_srtp.protect,
-        sendto=pair.protocol.transport.sendto,
-        address=pair.remote_addr,
-        extensions=extensions,
-        rtx_payload_type=rtx,
-        transport=dtls,
-    )
-
-
-def send_frame(wire: _Wire, payloads: tuple[bytes, ...] | list[bytes], timestamp: int,
-               seq: int, history: list[bytes | None]) -> tuple[int, int, int]:
-    """Send one frame's payloads; returns (next sequence number, NTP time, octets)."""
-    header = wire.header
-    struct.pack_into("!I", header, 4, timestamp)
-    ntp = int((time.time() + NTP_EPOCH_OFFSET_S) * (1 << 32))
-    at = wire.abs_send_time_at
-    if at is not None:
-        header[at:at + 3] = ((ntp >> 14) & ABS_SEND_TIME_MAX).to_bytes(3, "big")
-    last = len(payloads) - 1
-    payload_type = header[1] & 0x7F
-    protect, sendto, address = wire.protect, wire.sendto, wire.address
-    octets = 0
-    for n, payload in enumerate(payloads):
-        struct.pack_into("!BH", header, 1, payload_type | (0x80 if n == last else 0), seq)
-        plain = bytes(header) + payload
-        history[seq % RTP_HISTORY_SIZE] = plain
-        sendto(protect(plain), address)
-        octets += len(payload)
-        seq = (seq + 1) % SEQ_MOD
-    return seq, ntp, octets
-
-
-def retransmit(wire: _Wire, history: list[bytes | None], sequence_number: int,
-               rtx_seq: int, rtx_ssrc: int) -> int:
-    """Send a NACKed packet from ``history`` again as RTX; returns the next RTX sequence
-    number."""
-    plain = history[sequence_number % RTP_HISTORY_SIZE]
-    if plain is None or wire.rtx_payload_type is None:
-        return rtx_seq
-    packet = RtpPacket.parse(plain, wire.extensions)
-    if packet.sequence_number != sequence_number:
-        return rtx_seq
-    rtx = wrap_rtx(packet, payload_type=wire.rtx_payload_type, sequence_number=rtx_seq,
-                   ssrc=rtx_ssrc)
-    wire.sendto(wire.protect(rtx.serialize(wire.extensions)), wire.address)
-    return (rtx_seq + 1) % SEQ_MOD

@@ -4,7 +4,7 @@ What would the proposal in docs/operations.md ("Media capacity") save? Without c
 media/, :func:`install` makes every ``RTCRtpSender`` of this process whose track is a
 :class:`~media.forwarding.ForwardedTrack` send forwarded frames synchronously, from the
 frame tap's callback: packetised by aiortc's VP8 packetiser (Opus: one packet per
-frame), header from a template, SRTP, ``sendto`` (bench/relay_lean.py) -- no queue, no
+frame), header from a template, SRTP, ``sendto`` (media/rtp_wire.py) -- no queue, no
 task switch, no ``av.Packet`` or ``RtpPacket``, no ``await`` per packet. The track's own
 keyframe gating and timestamp rebasing are kept (its private fields are used), RTCP
 stays aiortc's: sender reports carry this stream's counts, a NACK is answered with RTX
@@ -25,9 +25,9 @@ from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.rtcrtpparameters import RTCRtpSendParameters
 from aiortc.rtp import RTP_HISTORY_SIZE
 
-from bench.relay_lean import _SR_FIELDS, TS_MOD, retransmit, send_frame, wire_for
 from media.aiortc_internals import EncodedFrame
 from media.forwarding import ForwardedTrack
+from media.rtp_wire import SR_FIELDS, TS_MOD, retransmit, send_frame, wire_for
 
 PICTURE_ID_MOD = 1 << 15
 _SEND = "send"
@@ -71,7 +71,7 @@ class LeanForwarder:
         self.packets += len(payloads)
         self.octets += octets
         track.forwarded += 1
-        for name, value in zip(_SR_FIELDS, (ntp, timestamp, self.packets, self.octets),
+        for name, value in zip(SR_FIELDS, (ntp, timestamp, self.packets, self.octets),
                                strict=True):
             setattr(self.sender, name, value)
 
