@@ -2,7 +2,9 @@
 
 ``--mode passthrough`` is the product: :class:`media.endpoint.LocalMediaEndpoint` in
 this process, or with ``--workers N`` (N >= 2) :class:`media.workers.WorkerMediaEndpoint`
-with N worker processes, placing sessions as the server does.
+with N worker processes, placing sessions as the server does. Its forwarding legs send
+through :mod:`media.lean_sender`, or with ``--aiortc-send`` through aiortc's
+``RTCRtpSender`` (``RelaySettings.lean_send`` off), for A/B comparison.
 ``--mode transcode`` is the baseline the issue names: per participant a peer connection
 whose received tracks are decoded by aiortc and fanned out through
 ``aiortc.contrib.media.MediaRelay`` to the other participant's peer connection, which
@@ -27,9 +29,9 @@ from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSes
 from aiortc.contrib.media import MediaRelay
 
 from bench.loop_lag import LoopLag
-from bench.relay_lean_server import install as install_lean_forwarding
 from media.endpoint import LocalMediaEndpoint
 from media.errors import MediaError
+from media.relay import RelaySettings
 from media.workers import WorkerMediaEndpoint
 
 ROLES = ("citizen", "clerk")
@@ -95,22 +97,21 @@ async def main() -> None:
                         help="skip a worker lagging more (the server's default is 100 ms; "
                              "the bench starts all sessions at once, which the gate would "
                              "refuse, and measures what the workers carry)")
-    parser.add_argument("--lean-send", action="store_true",
-                        help="experiment: the relay's legs send like the lean client "
-                             "(bench/relay_lean_server.py); pass-through, one process")
+    parser.add_argument("--aiortc-send", action="store_true",
+                        help="pass-through legs send through aiortc's RTCRtpSender, not "
+                             "media/lean_sender.py (RelaySettings.lean_send=False)")
     args = parser.parse_args()
-    if args.lean_send:
-        if args.mode != "passthrough" or args.workers >= 2:
-            parser.error("--lean-send needs --mode passthrough and one process")
-        install_lean_forwarding()
+    if args.aiortc_send and args.mode != "passthrough":
+        parser.error("--aiortc-send needs --mode passthrough")
+    settings = RelaySettings(lean_send=not args.aiortc_send)
     endpoint: LocalMediaEndpoint | WorkerMediaEndpoint | TranscodingEndpoint
     if args.mode == "transcode":
         endpoint = TranscodingEndpoint()
     elif args.workers >= 2:
-        endpoint = WorkerMediaEndpoint(args.workers, max_lag_ms=args.max_lag_ms)
+        endpoint = WorkerMediaEndpoint(args.workers, settings, max_lag_ms=args.max_lag_ms)
         await endpoint.start()
     else:
-        endpoint = LocalMediaEndpoint()
+        endpoint = LocalMediaEndpoint(settings)
     loop = asyncio.get_running_loop()
     lag = LoopLag()
     lag.start()

@@ -16,6 +16,11 @@ pre-encoded packets bypass. The private names used, all checked by
   server sends upstream can be floored and capped.
 - ``RTCRtpSender._handle_rtcp_packet``: wrapped per instance to see PLI/FIR/REMB from
   the receiving participant.
+- The lean sender's (:mod:`media.lean_sender`, :mod:`media.rtp_wire`), checked by
+  :func:`lean_send_missing`: ``RTCRtpSender._ssrc``, ``_rtx_ssrc``, ``_retransmit``
+  (replaced per instance) and the sender-report fields; ``RTCDtlsTransport._tx_srtp``;
+  ``RTCIceTransport._connection``; ``aioice.Connection._nominated``; the packetisers
+  ``Vp8Encoder._packetize``, ``H264Encoder._packetize`` and ``_split_bitstream``.
 """
 
 from __future__ import annotations
@@ -27,12 +32,22 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import aioice
 import aiortc
-from aiortc import RTCRtpReceiver, RTCRtpSender
+from aiortc import (
+    RTCDtlsTransport,
+    RTCIceTransport,
+    RTCPeerConnection,
+    RTCRtpReceiver,
+    RTCRtpSender,
+)
+from aiortc.codecs.h264 import H264Encoder
+from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.rtp import RTCP_PSFB_APP, RTCP_PSFB_FIR, RTCP_PSFB_PLI, RtcpPsfbPacket, unpack_remb_fci
 
 from media.errors import MediaInternalsChanged
 from media.frame_assembler import AudioFrameAssembler, VideoFrameAssembler
+from media.rtp_wire import SR_FIELDS
 
 logger = logging.getLogger(__name__)
 
@@ -220,6 +235,7 @@ def check_compatible(
                 missing.append(f"RTCRtpReceiver._handle_rtp_packet uses {needle}")
     if not inspect.iscoroutinefunction(getattr(sender_cls, _SENDER_RTCP, None)):
         missing.append(f"RTCRtpSender.{_SENDER_RTCP} (coroutine)")
+    missing += lean_send_missing()
     if missing:
         raise MediaInternalsChanged(missing)
     if not aiortc.__version__.startswith(TESTED_VERSIONS):
@@ -227,3 +243,56 @@ def check_compatible(
             "aiortc %s is outside the tested range %s; internals look compatible",
             aiortc.__version__, TESTED_VERSIONS,
         )
+
+
+def _source_of(obj: Any) -> str | None:
+    try:
+        return inspect.getsource(obj)
+    except (OSError, TypeError):
+        return None
+
+
+def _uses(obj: Any, name: str, needles: tuple[str, ...]) -> list[str]:
+    """``name uses X`` for each needle missing from ``obj``'s source (none if the
+    source is unavailable: installed without sources, nothing to verify)."""
+    source = _source_of(obj)
+    if source is None:
+        logger.warning("%s: source unavailable; not verified", name)
+        return []
+    return [f"{name} uses {needle}" for needle in needles if needle not in source]
+
+
+def lean_send_missing(
+    sender_cls: type[Any] = RTCRtpSender,
+    dtls_cls: type[Any] = RTCDtlsTransport,
+    ice_cls: type[Any] = RTCIceTransport,
+    connection_cls: type[Any] = aioice.Connection,
+) -> list[str]:
+    """The private names :mod:`media.lean_sender` and :mod:`media.rtp_wire` use that
+    are missing or changed; empty when all are there."""
+    missing: list[str] = []
+    for name in ("send", "_retransmit"):
+        if not inspect.iscoroutinefunction(getattr(sender_cls, name, None)):
+            missing.append(f"RTCRtpSender.{name} (coroutine)")
+    fields = tuple(f"self.{f.removeprefix('_RTCRtpSender')}" for f in SR_FIELDS)
+    missing += _uses(getattr(sender_cls, "_run_rtcp", None), "RTCRtpSender._run_rtcp",
+                     ("self._ssrc", *fields))
+    missing += _uses(getattr(sender_cls, "_retransmit", None), "RTCRtpSender._retransmit",
+                     ("self._rtx_ssrc", "wrap_rtx"))
+    missing += _uses(getattr(dtls_cls, "_send_rtp", None), "RTCDtlsTransport._send_rtp",
+                     ("self._tx_srtp.protect(",))
+    missing += _uses(ice_cls, "RTCIceTransport", ("self._connection = gatherer._connection",))
+    missing += _uses(getattr(connection_cls, "sendto", None), "aioice.Connection.sendto",
+                     ("self._nominated.get(component)", "active_pair.protocol.send_data",
+                      "active_pair.remote_addr"))
+    missing += _uses(RTCPeerConnection, "RTCPeerConnection", ("transceiver.sender.send(",))
+    try:
+        vp8 = Vp8Encoder._packetize(bytes(3000), 1)
+        h264 = H264Encoder._packetize(H264Encoder._split_bitstream(
+            b"\x00\x00\x00\x01\x67\x42\x00\x00\x00\x01\x65" + bytes(3000)))
+    except Exception as exc:
+        missing.append(f"Vp8Encoder._packetize / H264Encoder._packetize ({exc!r})")
+    else:
+        if len(vp8) < 2 or len(h264) < 2 or not all(isinstance(p, bytes) for p in vp8 + h264):
+            missing.append("Vp8Encoder._packetize / H264Encoder._packetize (list of bytes)")
+    return missing

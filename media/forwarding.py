@@ -35,6 +35,7 @@ from media.aiortc_internals import (
 logger = logging.getLogger(__name__)
 
 SourceKey = tuple[str, str, int]
+FrameSender = Callable[[EncodedFrame, int], bool]
 QUEUE_FRAMES = {"audio": 50, "video": 30}
 REMB_VALID_S = 5.0
 TS_MOD = 1 << 32
@@ -125,10 +126,22 @@ class ForwardedTrack(MediaStreamTrack):
         self._generation = 0
         self._offset = 0
         self._last_out: int | None = None
+        self._send: FrameSender | None = None
         source.subscribe(self)
+
+    def send_with(self, send: FrameSender) -> None:
+        """From now on hand every admitted frame and its outgoing timestamp to ``send``
+        at once, on the frame tap's callback, instead of queueing it for ``recv``
+        (which then only waits for the end). ``send`` returns whether it sent."""
+        self._send = send
+        self._start()
 
     def push(self, frame: EncodedFrame, generation: int) -> None:
         if not self.admits(frame):
+            return
+        if self._send is not None:
+            if self._send(frame, self.out_timestamp(frame, generation)):
+                self.forwarded += 1
             return
         if self._queue.qsize() >= QUEUE_FRAMES[self.kind]:
             logger.warning("%s: sender fell behind, dropping %d frames", self._source.key,
@@ -164,9 +177,7 @@ class ForwardedTrack(MediaStreamTrack):
     async def recv(self) -> av.Packet[Any]:
         if self.readyState != "live":
             raise MediaStreamError
-        if not self._started:
-            self._started = True
-            self._source.request_keyframe()
+        self._start()
         item = await self._queue.get()
         if item is None:
             raise MediaStreamError
@@ -176,6 +187,11 @@ class ForwardedTrack(MediaStreamTrack):
         packet.time_base = fractions.Fraction(1, frame.clock_rate)
         self.forwarded += 1
         return packet
+
+    def _start(self) -> None:
+        if not self._started:
+            self._started = True
+            self._source.request_keyframe()
 
     def keyframe_requested(self) -> None:
         """The downstream receiver lost the picture (PLI/FIR)."""

@@ -5,6 +5,8 @@ created in offer order before ``setRemoteDescription`` (which then adopts them),
 codec preferences that leave only the session's codec. A section the participant
 receives on gets its :class:`~media.forwarding.ForwardedTrack` now, even if the other
 side has not joined, so the answer is ``sendrecv`` and forwarding starts by itself.
+Unless ``lean_send`` is off, each such sender is a :class:`~media.lean_sender.LeanSender`
+once negotiated (forwarded frames leave without aiortc's per-packet path).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from aiortc.exceptions import InternalError, InvalidAccessError, InvalidStateErr
 from media.aiortc_internals import on_rtcp_feedback
 from media.errors import DtlsFailed, IceFailed, InvalidSdp, MediaError, NoCommonCodec
 from media.forwarding import ForwardedTrack
+from media.lean_sender import LeanSender
 from media.offer import MediaSection, OfferSummary
 
 logger = logging.getLogger(__name__)
@@ -57,8 +60,12 @@ class ParticipantPeer:
         role: str,
         configuration: RTCConfiguration,
         on_ended: Callable[[ParticipantPeer, MediaError | None], Awaitable[None]],
+        *,
+        lean_send: bool = True,
     ) -> None:
         self.role = role
+        self.lean_send = lean_send
+        self.lean_senders: list[LeanSender] = []
         self.pc = RTCPeerConnection(configuration)
         self.failure: MediaError | None = None
         self.outgoing: list[ForwardedTrack] = []
@@ -90,6 +97,8 @@ class ParticipantPeer:
                     self.outgoing.append(track)
                     on_rtcp_feedback(transceiver.sender, track.keyframe_requested,
                                      track.remb_received)
+                    if self.lean_send:
+                        self.lean_senders.append(LeanSender(transceiver.sender, track))
                 if section.sends:
                     self.incoming.append(transceiver.receiver)
                     on_incoming(section.kind, sent, transceiver.receiver)

@@ -47,6 +47,9 @@ class RelaySettings:
     max_sessions: int | None = None
     """Sessions one process takes before refusing new ones (``media_busy``); None: no
     limit. See docs/operations.md for the measured cost per session."""
+    lean_send: bool = True
+    """Forwarded frames leave through :mod:`media.lean_sender` (VP8, H.264, Opus);
+    False: through aiortc's ``RTCRtpSender`` (for A/B comparison)."""
 
 
 class RelaySession:
@@ -113,6 +116,7 @@ class RelaySession:
                 role,
                 RTCConfiguration(iceServers=list(self.settings.ice_servers)),
                 self._peer_ended,
+                lean_send=self.settings.lean_send,
             )
             other = self._other(role)
             try:

@@ -48,6 +48,8 @@ class RtpWire:
     extensions: HeaderExtensionsMap
     rtx_payload_type: int | None
     transport: Any
+    nominated: dict[int, Any] | None = None
+    pair: Any = None
 
 
 def wire_for(sender: RTCRtpSender, parameters: RTCRtpSendParameters) -> RtpWire:
@@ -67,7 +69,8 @@ def wire_for(sender: RTCRtpSender, parameters: RTCRtpSendParameters) -> RtpWire:
     high = seed.serialize(extensions)
     changed = [i for i, (a, b) in enumerate(zip(low, high, strict=True)) if a != b]
     dtls = sender.transport
-    pair = dtls.transport._connection._nominated[1]
+    nominated = dtls.transport._connection._nominated
+    pair = nominated[1]
     return RtpWire(
         header=bytearray(low),
         abs_send_time_at=changed[0] if changed else None,
@@ -77,7 +80,21 @@ def wire_for(sender: RTCRtpSender, parameters: RTCRtpSendParameters) -> RtpWire:
         extensions=extensions,
         rtx_payload_type=rtx,
         transport=dtls,
+        nominated=nominated,
+        pair=pair,
     )
+
+
+def follow_pair(wire: RtpWire) -> None:
+    """Send on the pair ICE uses now: the controlling agent (the browser) may nominate
+    another pair after the first, which aioice then sends on."""
+    if wire.nominated is None:
+        return
+    pair = wire.nominated.get(1)
+    if pair is not None and pair is not wire.pair:
+        wire.pair = pair
+        wire.sendto = pair.protocol.transport.sendto
+        wire.address = pair.remote_addr
 
 
 def send_frame(wire: RtpWire, payloads: tuple[bytes, ...] | list[bytes], timestamp: int,

@@ -6,6 +6,10 @@ a shared machine). RTCP is never dropped, so NACKs and PLIs get through. Losses 
 seeded random; in addition the first ``stubborn`` lost video packets lose every
 retransmission too (RTX), which is the case that stalled aiortc's jitter buffer: a
 receiver then waits for a packet that never comes.
+
+The relay's lean senders (media/lean_sender.py) do not go through ``_send_rtp``: on
+them the drop happens in their wire, before SRTP too (``protect`` answers an empty
+datagram for a dropped packet and ``sendto`` leaves it out).
 """
 
 from __future__ import annotations
@@ -17,6 +21,9 @@ from typing import Any
 
 from aiortc import RTCPeerConnection
 from aiortc.rtp import RtpPacket, is_rtcp
+
+from media.lean_sender import LeanSender
+from media.rtp_wire import RtpWire
 
 SEND_RTP = "_send_rtp"
 
@@ -50,6 +57,35 @@ class RtpLoss:
                     await original(data)
 
             setattr(transport, SEND_RTP, send)
+        for sender in pc.getSenders():
+            lean = getattr(sender.send, "__self__", None)
+            if isinstance(lean, LeanSender):
+                self._install_lean(sender, lean)
+
+    def _install_lean(self, sender: Any, lean: LeanSender) -> None:
+        if lean.wire is not None:
+            self._wrap(lean.wire)
+            return
+        send = sender.send
+
+        async def started(parameters: Any) -> None:
+            await send(parameters)
+            if lean.wire is not None:
+                self._wrap(lean.wire)
+
+        sender.send = started
+
+    def _wrap(self, wire: RtpWire) -> None:
+        protect, sendto = wire.protect, wire.sendto
+
+        def lossy_protect(plain: bytes) -> bytes:
+            return b"" if self._drops(RtpPacket.parse(plain)) else protect(plain)
+
+        def lossy_sendto(data: bytes, address: tuple[str, int]) -> None:
+            if data:
+                sendto(data, address)
+
+        wire.protect, wire.sendto = lossy_protect, lossy_sendto
 
     def _drops(self, packet: RtpPacket) -> bool:
         if packet.payload_type in self._rtx and len(packet.payload) >= 2:

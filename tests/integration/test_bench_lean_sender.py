@@ -5,13 +5,13 @@ tests check that what it sends is what a real aiortc sender would have delivered
 clerk, a full aiortc peer behind the server's pass-through relay, receives the clip's
 frames bit-identical and in order, starting at the keyframe the relay asked for, and a
 lost packet is recovered by the lean sender's RTX answer to the relay's NACK. The
-lean forwarding experiment (bench/relay_lean_server.py) relays bit-identical frames.
+relay's own lean forwarding legs (media/lean_sender.py) relay bit-identical frames.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +27,6 @@ from bench.relay_lean import (
     check_internals,
     packetise,
 )
-from bench.relay_lean_server import install as install_lean_forwarding
 from media.aiortc_internals import EncodedFrame, on_rtcp_feedback, tap_encoded_frames
 from media.endpoint import LocalMediaEndpoint
 from media.forwarding import ForwardedTrack
@@ -221,18 +220,10 @@ async def test_the_lean_incoming_tap_counts_and_identifies_every_frame(
         await asyncio.gather(citizen.pc.close(), clerk.pc.close())
 
 
-@pytest.fixture
-def lean_server_send() -> Iterator[None]:
-    uninstall = install_lean_forwarding()
-    yield
-    uninstall()
-
-
-@pytest.mark.usefixtures("lean_server_send")
-async def test_the_lean_forwarding_experiment_relays_bit_identical_frames(
+async def test_the_relays_lean_forwarding_legs_relay_bit_identical_frames(
     endpoint: LocalMediaEndpoint,
 ) -> None:
-    """bench/relay_lean_server.py: the relay's own legs send like the lean client."""
+    """media/lean_sender.py: the relay's own legs send like the lean client."""
     citizen, clerk = full_peer(), full_peer()
     citizen_video = citizen.pc.getTransceivers()[0].sender.track
     assert isinstance(citizen_video, ReplayTrack)
@@ -248,7 +239,11 @@ async def test_the_lean_forwarding_experiment_relays_bit_identical_frames(
         assert video[0] == VIDEO.frames[0] and citizen_video.keyframes_requested >= 1
         sent = citizen_video.sent
         assert any(sent[i:i + len(video)] == video for i in range(len(sent)))
-        forwarded = [s.track for s in endpoint.session("s4").peer("clerk").pc.getSenders()]  # type: ignore[union-attr]
+        leg = endpoint.session("s4").peer("clerk")  # type: ignore[union-attr]
+        assert leg is not None
+        forwarded = [s.track for s in leg.pc.getSenders()]
         assert all(isinstance(t, ForwardedTrack) and t.forwarded >= 40 for t in forwarded)
+        assert len(leg.lean_senders) == 2
+        assert all(lean.active and lean.packets >= 40 for lean in leg.lean_senders)
     finally:
         await asyncio.gather(citizen.pc.close(), clerk.pc.close())
