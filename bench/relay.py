@@ -148,6 +148,7 @@ class Phase:
     rtp_loss_pct: float
     processes: dict[str, float]
     stopped_s: float
+    srtp: dict[str, int]
 
     @property
     def cpu_per_session(self) -> float:
@@ -207,9 +208,10 @@ async def run_phase(mode: str, sessions: int, clips: tuple[Path, Path], args: ar
     if mode == "transcode":
         clip_args.append("--decode")
     try:
-        lean_send = ["--lean-send"] if mode == "passthrough" and args.server_lean_send else []
+        aiortc_send = (["--aiortc-send"] if mode == "passthrough" and args.server_aiortc_send
+                       else [])
         await server.start("bench/relay_server.py", "--mode", mode, "--workers", str(workers),
-                           *lean_send)
+                           *aiortc_send)
         await asyncio.gather(*(side.start("bench/relay_clients.py", *clip_args,
                                           nice=args.client_nice) for side in clients))
         started = time.monotonic()
@@ -239,8 +241,10 @@ async def run_phase(mode: str, sessions: int, clips: tuple[Path, Path], args: ar
         if profile is not None:
             spies.append(await spy_on(server_pids[-1] if workers < 2 else server_pids[1],
                                       profile, args.window))
-        if mode == "passthrough" and args.profile_client is not None:
-            spies.append(await spy_on(clients[-1].pid, args.profile_client, args.window))
+        if mode == "passthrough" and args.profile_clients is not None:
+            for child in clients:
+                spies.append(await spy_on(child.pid, client_profile(args, child.name),
+                                          args.window))
         for child in clients:
             await child.call(op="states")  # resets the loop-lag gauges
         for server in servers:
@@ -267,6 +271,7 @@ async def run_phase(mode: str, sessions: int, clips: tuple[Path, Path], args: ar
         unknown = 0
         sampled: list[str] = []
         rtp_packets = rtp_expected = 0
+        srtp: dict[str, int] = {}
         for child in clients:
             report = await child.call(op="report")
             sent.update(report["sent"])
@@ -276,6 +281,8 @@ async def run_phase(mode: str, sessions: int, clips: tuple[Path, Path], args: ar
             for packets, expected in report["rtp"].values():
                 rtp_packets += packets
                 rtp_expected += expected
+            for key, value in report["srtp"].items():
+                srtp[key] = srtp.get(key, 0) + value
     finally:
         await asyncio.gather(*(child.stop() for child in clients + servers))
 
@@ -311,7 +318,7 @@ async def run_phase(mode: str, sessions: int, clips: tuple[Path, Path], args: ar
                        key=lambda name: int(name[1:])),
         refused=len(refused), all_ms=all_ms,
         rtp_loss_pct=100 * (1 - rtp_packets / rtp_expected) if rtp_expected else 0.0,
-        processes=processes, stopped_s=stopped_s,
+        processes=processes, stopped_s=stopped_s, srtp=srtp,
     )
 
 
@@ -321,6 +328,11 @@ async def spy_on(pid: int, output: Path, window: float) -> asyncio.subprocess.Pr
         "--format", "raw", "--output", str(output), "--nonblocking",
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )
+
+
+def client_profile(args: argparse.Namespace, name: str) -> Path:
+    prefix: Path = args.profile_clients
+    return prefix.parent / f"{prefix.name}.{name}.raw"
 
 
 def py_spy() -> str:
@@ -376,12 +388,13 @@ async def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--profile", type=Path, default=None,
                         help="py-spy raw output file; profiles the pass-through server")
-    parser.add_argument("--server-lean-send", action="store_true",
-                        help="experiment (with --workers 1): the pass-through legs send "
-                             "like the lean client, see bench/relay_lean_server.py")
-    parser.add_argument("--profile-client", type=Path, default=None,
-                        help="py-spy raw output file; profiles the last client process of "
-                             "the pass-through phase (the one with the fewest sampled peers)")
+    parser.add_argument("--server-aiortc-send", action="store_true",
+                        help="the pass-through legs send through aiortc's RTCRtpSender "
+                             "instead of media/lean_sender.py (relay_server.py --aiortc-send)")
+    parser.add_argument("--profile-clients", type=Path, default=None,
+                        help="py-spy raw output file prefix; profiles every client process "
+                             "of the pass-through phase (PREFIX.<process>.raw each) and "
+                             "prints their merged top functions")
     args = parser.parse_args()
     transcode_sessions = args.transcode_sessions or min(args.sessions, 2)
     frames = int((args.warmup + args.window + 2) * 30)
@@ -395,11 +408,13 @@ async def main() -> None:
     baseline = await asyncio.wait_for(
         run_phase("transcode", transcode_sessions, clips, args, None), budget)
     print(describe(baseline), file=sys.stderr)
-    for what, raw in (("pass-through server", args.profile),
-                      ("last client process", args.profile_client)):
-        if raw is not None and raw.exists():
+    client_raws = sorted(args.profile_clients.parent.glob(
+        f"{args.profile_clients.name}.*.raw")) if args.profile_clients is not None else []
+    for what, raws in (("pass-through server", [args.profile] if args.profile else []),
+                       ("client processes", client_raws)):
+        if any(raw.exists() for raw in raws):
             print(f"py-spy, {what}, top by own samples:", file=sys.stderr)
-            for line in top_frames(raw, 12):
+            for line in top_frames([raw for raw in raws if raw.exists()], 16):
                 print("  " + line, file=sys.stderr)
 
     added_p95 = percentile(ours.relay_ms, 0.95) - percentile(ours.direct_ms, 0.95)
@@ -433,7 +448,7 @@ async def main() -> None:
         "cpu_pct_by_process": ours.processes,
         "stopped_s": round(ours.stopped_s, 1),
         "profiled": args.profile is not None,
-        "server_lean_send": args.server_lean_send,
+        "server_aiortc_send": args.server_aiortc_send,
         # A starved run delivers little, so it also costs little: its ratio means nothing.
         "valid": (ours.connected == 2 * args.sessions + 2 and ours.loss_pct < 0.5
                   and baseline.loss_pct < 5.0 and ours.stopped_s == 0),

@@ -8,14 +8,17 @@ from pathlib import Path
 IDLE = ("select (selectors.py)", "wait (threading.py)", "get (queue.py)")
 
 
-def top_frames(raw: Path, count: int = 10) -> list[str]:
+def top_frames(raw: Path | list[Path], count: int = 10) -> list[str]:
     """The ``count`` functions with the most busy samples on top of the stack ("own"),
     with their share of busy samples and of busy samples they appear in ("total").
-    Samples waiting in the event loop's ``select`` or in idle threads are not busy."""
+    Samples waiting in the event loop's ``select`` or in idle threads are not busy.
+    Several files (processes) are counted together."""
     own: Counter[str] = Counter()
     total: Counter[str] = Counter()
     samples = 0
-    for line in raw.read_text().splitlines():
+    lines = [line for path in (raw if isinstance(raw, list) else [raw])
+             for line in path.read_text().splitlines()]
+    for line in lines:
         stack, _, number = line.rpartition(" ")
         if not stack or not number.isdigit():
             continue

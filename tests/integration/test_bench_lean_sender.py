@@ -194,7 +194,7 @@ async def test_the_lean_incoming_tap_counts_and_identifies_every_frame(
     prefix_of = {data[:32]: n for n, data in enumerate(VGA.frames)}
     assert len(prefix_of) == len(VGA.frames)
     counters = {kind: PacketCounter(kind, prefix_of) for kind in ("video", "audio")}
-    incoming = IncomingTap({kind: c.take_rtp for kind, c in counters.items()}, pacer)
+    incoming = IncomingTap({kind: c.take_srtp for kind, c in counters.items()}, pacer)
     citizen, _ = lean_peer(pacer, counters, incoming)
     clerk = full_peer(VGA)
     clerk_video = clerk.pc.getTransceivers()[0].sender.track
