@@ -148,9 +148,11 @@ async def test_packets_lost_on_the_lean_leg_are_resent_as_rtx_on_nack(
         await close(citizen, clerk)
 
 
-async def test_sender_reports_carry_the_lean_streams_counts(
+async def test_rtcp_stays_aiortcs_sender_reports_count_the_lean_stream(
     endpoint: LocalMediaEndpoint,
 ) -> None:
+    """Sender reports carry the lean counts; the clerk's REMB and PLI still reach the
+    track (PLI: the citizen is asked for a keyframe)."""
     citizen = await join(endpoint, "l3", "citizen")
     clerk = await join(endpoint, "l3", "clerk")
     try:
@@ -174,6 +176,11 @@ async def test_sender_reports_carry_the_lean_streams_counts(
                     if s.type == "outbound-rtp"]
         assert outbound[0].packetsSent == lean.packets
         assert outbound[0].bytesSent == lean.octets
+
+        await eventually(lambda: lean.track.remb > 0)
+        requests = citizen.video.keyframes_requested
+        await receiver._send_rtcp_pli(lean.sender._ssrc)  # type: ignore[attr-defined]
+        await eventually(lambda: citizen.video.keyframes_requested > requests)
     finally:
         await close(citizen, clerk)
 
