@@ -179,7 +179,7 @@ async def test_rtcp_stays_aiortcs_sender_reports_count_the_lean_stream(
 
         await eventually(lambda: lean.track.remb > 0)
         requests = citizen.video.keyframes_requested
-        await receiver._send_rtcp_pli(lean.sender._ssrc)  # type: ignore[attr-defined]
+        await receiver._send_rtcp_pli(lean.sender._ssrc)
         await eventually(lambda: citizen.video.keyframes_requested > requests)
     finally:
         await close(citizen, clerk)
