@@ -9,13 +9,24 @@ carries all peers. Clients replay pre-encoded 640x480@30 VP8 and Opus. The direc
 (a peer in the first citizen process and one in the first clerk process, connected to
 each other) shares the clients' load, so "added latency" compares like with like.
 
-Only the first ``--sample`` sessions (and the direct pair) send and receive through
-aiortc's whole path; the other sessions' peers are lean (relay_clients.py,
-relay_lean.py): pre-packetised RTP out, packets counted and frames identified by their
-payload prefix in, which about halves a client peer's CPU (not enough for 30 sessions
-next to the server on 2 cores: see "Media capacity" in docs/operations.md). Added
-latency compares the sampled sessions with the direct pair (same path); loss counts
-every session's frames.
+What the clients do. Only the first ``--sample`` sessions (default 2: with two workers
+one on each) and the direct pair receive through aiortc's whole path (RTP parsing,
+jitter buffer, NACK, receiver reports, REMB; complete frames tapped and known by their
+bytes, or with the transcoding baseline by the frame number drawn in their pixels);
+added latency compares them with the direct pair (same path). With ``--sampled-send
+lean`` (default) they send like lean peers, with ``aiortc`` through ``RTCRtpSender``
+(the same bytes on the wire; aiortc's send path cost a sampled peer about as much as
+its receive path). The other sessions' peers are lean (relay_clients.py,
+relay_lean.py): aiortc negotiates ICE, DTLS and SRTP and handles RTCP (sender reports,
+PLI restarts the replay at its keyframe, NACK answered with RTX), but RTP goes out
+pre-packetised (SRTP per packet, one ``sendto`` on the ICE socket) and comes in counted
+from the clear RTP header: a video frame's first packet is decrypted (and so
+authenticated) for the payload prefix that names the frame, one audio packet in 8 for
+the authentication check (``lean_srtp`` in the JSON: packets, decrypted, failed). One
+5 ms timer per client process sends what is due and reads what arrived
+(``lean_pacer_cpu_pct``: the CPU those ticks took). Loss counts every session's frames;
+``latency_frames`` and ``direct_latency_frames`` say how many frames the p95s rest on
+(about 540 per sampled session and for the direct pair in a 10 s window).
 
 Clients run at normal priority (``--client-nice`` to change): a sampled client peer
 does the same per-packet work as a server leg (SRTP, RTCP, bandwidth estimate), and
@@ -36,11 +47,12 @@ for the direct pair; CPU of each process. The baseline (``--transcode-sessions``
 min(N, 2): it saturates this machine quickly) runs the same way with aiortc's
 MediaRelay in one process.
 
-Usage: ``.venv/bin/python bench/relay.py [--sessions 10] [--workers 1] [--sample 3]
+Usage: ``.venv/bin/python bench/relay.py [--sessions 10] [--workers 1] [--sample 2]
 [--window 10]`` (``--profile FILE`` attaches py-spy, from the venv or PATH, to the
 pass-through process holding session 0 during the window: the first worker with
-``--workers 2``; ``--profile-client FILE`` the last client process). Ends with one JSON
-line.
+``--workers 2``; ``--profile-clients PREFIX`` every client process, merged in the
+output). ``--server-aiortc-send`` has the relay's legs send through aiortc's
+``RTCRtpSender`` instead of the product's lean sender. Ends with one JSON line.
 """
 
 from __future__ import annotations
@@ -149,6 +161,7 @@ class Phase:
     processes: dict[str, float]
     stopped_s: float
     srtp: dict[str, int]
+    pacer_pct: float
 
     @property
     def cpu_per_session(self) -> float:
@@ -207,6 +220,8 @@ async def run_phase(mode: str, sessions: int, clips: tuple[Path, Path], args: ar
     clip_args = ["--video", str(clips[0]), "--audio", str(clips[1])]
     if mode == "transcode":
         clip_args.append("--decode")
+    if args.sampled_send == "lean":
+        clip_args.append("--lean-send-sampled")
     try:
         aiortc_send = (["--aiortc-send"] if mode == "passthrough" and args.server_aiortc_send
                        else [])
@@ -245,8 +260,9 @@ async def run_phase(mode: str, sessions: int, clips: tuple[Path, Path], args: ar
             for child in clients:
                 spies.append(await spy_on(child.pid, client_profile(args, child.name),
                                           args.window))
-        for child in clients:
-            await child.call(op="states")  # resets the loop-lag gauges
+        pacer_cpu_s = 0.0
+        for child in clients:  # resets the loop-lag gauges
+            pacer_cpu_s -= (await child.call(op="states"))["pacer_cpu_s"]
         for server in servers:
             await server.call(op="lag")
         client_pids = [c.pid for c in clients]
@@ -263,7 +279,9 @@ async def run_phase(mode: str, sessions: int, clips: tuple[Path, Path], args: ar
                                        1) for pid, cpu in before.items()}
         t0, t1 = start.at, end.at
         server_lag = max([(await s.call(op="lag"))["p99_ms"] for s in servers])
-        client_lag = max([(await c.call(op="states"))["lag"]["p99_ms"] for c in clients])
+        ends = [await c.call(op="states") for c in clients]
+        client_lag = max(end["lag"]["p99_ms"] for end in ends)
+        pacer_cpu_s += sum(end["pacer_cpu_s"] for end in ends)
         for spy in spies:
             await asyncio.wait_for(spy.wait(), args.window + 30)
         sent: dict[str, list[Any]] = {}
@@ -319,6 +337,7 @@ async def run_phase(mode: str, sessions: int, clips: tuple[Path, Path], args: ar
         refused=len(refused), all_ms=all_ms,
         rtp_loss_pct=100 * (1 - rtp_packets / rtp_expected) if rtp_expected else 0.0,
         processes=processes, stopped_s=stopped_s, srtp=srtp,
+        pacer_pct=100 * pacer_cpu_s / (t1 - t0),
     )
 
 
@@ -381,8 +400,12 @@ async def main() -> None:
                         help="pass-through server processes (one per core is the design)")
     parser.add_argument("--sessions-per-client", type=int, default=8)
     parser.add_argument("--client-nice", type=int, default=0)
-    parser.add_argument("--sample", type=int, default=3,
+    parser.add_argument("--sample", type=int, default=2,
                         help="sessions whose peers receive through aiortc's whole path")
+    parser.add_argument("--sampled-send", choices=("aiortc", "lean"), default="lean",
+                        help="how sampled peers (and the direct pair) send: through "
+                             "aiortc's RTCRtpSender or as lean peers; they receive through "
+                             "aiortc's whole path either way")
     parser.add_argument("--transcode-sessions", type=int, default=None)
     parser.add_argument("--window", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=3.0)
@@ -443,12 +466,17 @@ async def main() -> None:
         "udp_drops": ours.usage.udp_drops,
         "refused_sessions": ours.refused,
         "sampled_sessions": ours.sampled,
+        "latency_frames": len(ours.relay_ms),
+        "direct_latency_frames": len(ours.direct_ms),
         "all_sessions_latency_p95_ms": round(percentile(ours.all_ms, 0.95), 1),
         "rtp_loss_pct": round(ours.rtp_loss_pct, 2),
         "cpu_pct_by_process": ours.processes,
+        "lean_srtp": ours.srtp,
+        "lean_pacer_cpu_pct": round(ours.pacer_pct, 1),
         "stopped_s": round(ours.stopped_s, 1),
         "profiled": args.profile is not None,
         "server_aiortc_send": args.server_aiortc_send,
+        "sampled_send": args.sampled_send,
         # A starved run delivers little, so it also costs little: its ratio means nothing.
         "valid": (ours.connected == 2 * args.sessions + 2 and ours.loss_pct < 0.5
                   and baseline.loss_pct < 5.0 and ours.stopped_s == 0),

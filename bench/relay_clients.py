@@ -4,12 +4,13 @@ Each peer sends one video and one audio track replayed from pre-encoded clips (n
 encoder runs here). A frame is known by its clip index: a sent frame's index is logged
 with its send time. How a peer sends and receives depends on whether it is *sampled*:
 
-- A sampled peer (``"sample": true`` in ``offer``/``answer``) keeps aiortc's whole path:
-  its tracks go through ``RTCRtpSender`` (packetisation, header extensions, SRTP) and
-  its receivers through aiortc's receive path (statistics, bandwidth estimate, NACK,
-  receiver reports), tapped for complete encoded frames; a frame is looked up by its
-  bytes (pass-through is bit-exact) or, with ``--decode`` (the transcoding baseline
-  changes the bytes), decoded and read from the frame number drawn in its pixels.
+- A sampled peer (``"sample": true`` in ``offer``/``answer``) receives through aiortc's
+  whole receive path (statistics, bandwidth estimate, NACK, receiver reports), tapped
+  for complete encoded frames; a frame is looked up by its bytes (pass-through is
+  bit-exact) or, with ``--decode`` (the transcoding baseline changes the bytes), decoded
+  and read from the frame number drawn in its pixels. It sends through
+  ``RTCRtpSender`` (packetisation, header extensions, SRTP), or with
+  ``--lean-send-sampled`` like a lean peer (the same bytes, from the pacer).
 - Any other peer is lean (``bench/relay_lean.py``): aiortc negotiates ICE, DTLS and
   SRTP with the server and handles RTCP, but the peer sends pre-packetised RTP and
   only counts what it receives (:class:`PacketCounter`), from one timer per process.
@@ -244,10 +245,12 @@ class PacketCounter:
 
 
 class Clients:
-    def __init__(self, video: list[bytes], audio: list[bytes], decode: bool) -> None:
+    def __init__(self, video: list[bytes], audio: list[bytes], decode: bool,
+                 lean_send_sampled: bool = False) -> None:
         self.video = video
         self.audio = audio
         self.decode = decode
+        self.lean_send_sampled = lean_send_sampled
         self.index_of = {data: n for n, data in enumerate(video)}
         self.index_of_prefix = {data[:PREFIX]: n for n, data in enumerate(video)}
         if len(self.index_of_prefix) != len(video):
@@ -269,7 +272,7 @@ class Clients:
         self.peers[peer_id] = pc
         vp8 = [c for c in RTCRtpSender.getCapabilities("video").codecs
                if c.name in ("VP8", "rtx")]
-        if sample:
+        if sample and not self.lean_send_sampled:
             for track in (TimedReplay("video", self.video, 90_000, 1 / 30),
                           TimedReplay("audio", self.audio, 48_000, 0.02)):
                 transceiver = pc.addTransceiver(track, direction="sendrecv")
@@ -280,6 +283,16 @@ class Clients:
                 tap_encoded_frames(transceiver.receiver, receiver.take)
                 self.senders[f"{peer_id}/{track.kind}"] = track
                 self.receivers[f"{peer_id}/{track.kind}"] = receiver
+        elif sample:
+            for kind in ("video", "audio"):
+                transceiver = pc.addTransceiver(DormantTrack(kind), direction="sendrecv")
+                if kind == "video":
+                    transceiver.setCodecPreferences(vp8)
+                receiver = Receiver(kind, self.index_of, self.decode)
+                tap_encoded_frames(transceiver.receiver, receiver.take)
+                self.senders[f"{peer_id}/{kind}"] = LeanStream(
+                    self.lean_clips[kind], transceiver.sender, self.pacer)
+                self.receivers[f"{peer_id}/{kind}"] = receiver
         else:
             counters = {kind: PacketCounter(kind, self.index_of_prefix)
                         for kind in ("video", "audio")}
@@ -343,6 +356,7 @@ class Clients:
                 "connection": {k: pc.connectionState for k, pc in self.peers.items()},
                 "counts": {k: r.count for k, r in self.receivers.items()},
                 "lag": self.take_lag(),
+                "pacer_cpu_s": self.pacer.cpu_s,
             }
         if op == "close":
             self.pacer.stop()
@@ -356,8 +370,10 @@ async def main() -> None:
     parser.add_argument("--video", type=Path, required=True)
     parser.add_argument("--audio", type=Path, required=True)
     parser.add_argument("--decode", action="store_true")
+    parser.add_argument("--lean-send-sampled", action="store_true")
     args = parser.parse_args()
-    clients = Clients(load_clip(args.video), load_clip(args.audio), args.decode)
+    clients = Clients(load_clip(args.video), load_clip(args.audio), args.decode,
+                      args.lean_send_sampled)
     loop = asyncio.get_running_loop()
     print(json.dumps({"ready": True}), flush=True)
     while line := await loop.run_in_executor(None, sys.stdin.readline):

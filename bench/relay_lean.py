@@ -151,6 +151,8 @@ class Pacer:
     def __init__(self, tick_s: float = TICK_S) -> None:
         self.tick_s = tick_s
         self.send_errors = 0
+        self.cpu_s = 0.0
+        """CPU time spent in the ticks: the lean peers' own RTP work."""
         self._loop = asyncio.get_running_loop()
         self._due: list[tuple[float, int, LeanStream]] = []
         self._added = 0
@@ -232,6 +234,7 @@ class Pacer:
             self._tick()
 
     def _tick(self) -> None:
+        began = time.thread_time()
         self._lags.append(self._loop.time() - self._origin - self._ticks * self.tick_s)
         for fd, _ in self._epoll.poll(0):
             polled = self._polled.get(fd)
@@ -249,6 +252,7 @@ class Pacer:
                 heapq.heappush(due, (at, n, stream))
         self._ticks = max(self._ticks + 1, int((now - self._origin) / self.tick_s) + 1)
         self._handle = self._loop.call_at(self._origin + self._ticks * self.tick_s, self._tick)
+        self.cpu_s += time.thread_time() - began
 
     def _forget(self, fd: int) -> None:
         polled = self._polled.pop(fd)

@@ -216,6 +216,8 @@ async def test_the_lean_incoming_tap_counts_and_identifies_every_frame(
         assert video.packets == video.expected
         assert counters["audio"].packets == counters["audio"].expected >= 40
         assert incoming.failed == 0 and incoming.packets > video.packets // 2
+        # the clear header is enough to count; a frame's first packet is decrypted
+        assert video.count <= incoming.opened < incoming.packets
     finally:
         await asyncio.gather(citizen.pc.close(), clerk.pc.close())
 
