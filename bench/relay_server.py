@@ -4,7 +4,9 @@
 this process, or with ``--workers N`` (N >= 2) :class:`media.workers.WorkerMediaEndpoint`
 with N worker processes, placing sessions as the server does. Its forwarding legs send
 through :mod:`media.lean_sender`, or with ``--aiortc-send`` through aiortc's
-``RTCRtpSender`` (``RelaySettings.lean_send`` off), for A/B comparison.
+``RTCRtpSender`` (``RelaySettings.lean_send`` off), and receive RTP in the datagram
+callback (:mod:`media.lean_receive`), or with ``--aiortc-receive`` through aioice's
+queue (``lean_receive`` off), for A/B comparison.
 ``--mode transcode`` is the baseline the issue names: per participant a peer connection
 whose received tracks are decoded by aiortc and fanned out through
 ``aiortc.contrib.media.MediaRelay`` to the other participant's peer connection, which
@@ -100,10 +102,14 @@ async def main() -> None:
     parser.add_argument("--aiortc-send", action="store_true",
                         help="pass-through legs send through aiortc's RTCRtpSender, not "
                              "media/lean_sender.py (RelaySettings.lean_send=False)")
+    parser.add_argument("--aiortc-receive", action="store_true",
+                        help="pass-through legs receive RTP through aioice's queue, not "
+                             "media/lean_receive.py (RelaySettings.lean_receive=False)")
     args = parser.parse_args()
-    if args.aiortc_send and args.mode != "passthrough":
-        parser.error("--aiortc-send needs --mode passthrough")
-    settings = RelaySettings(lean_send=not args.aiortc_send)
+    if (args.aiortc_send or args.aiortc_receive) and args.mode != "passthrough":
+        parser.error("--aiortc-send and --aiortc-receive need --mode passthrough")
+    settings = RelaySettings(lean_send=not args.aiortc_send,
+                             lean_receive=not args.aiortc_receive)
     endpoint: LocalMediaEndpoint | WorkerMediaEndpoint | TranscodingEndpoint
     if args.mode == "transcode":
         endpoint = TranscodingEndpoint()

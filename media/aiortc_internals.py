@@ -20,7 +20,9 @@ pre-encoded packets bypass. The private names used, all checked by
   :func:`lean_send_missing`: ``RTCRtpSender._ssrc``, ``_rtx_ssrc``, ``_retransmit``
   (replaced per instance) and the sender-report fields; ``RTCDtlsTransport._tx_srtp``;
   ``RTCIceTransport._connection``; ``aioice.Connection._nominated``; the packetisers
-  ``Vp8Encoder._packetize``, ``H264Encoder._packetize`` and ``_split_bitstream``.
+  ``Vp8Encoder._packetize``, ``H264Encoder._packetize`` and ``_split_bitstream``;
+  and the lean receive path's (:mod:`media.lean_receive`): ``aioice.Connection.data_received``
+  (replaced per instance), ``RTCDtlsTransport._rx_srtp`` and ``_handle_rtp_data``.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from typing import Any
 
 import aioice
 import aiortc
+from aioice.ice import StunProtocol
 from aiortc import (
     RTCDtlsTransport,
     RTCIceTransport,
@@ -286,6 +289,14 @@ def lean_send_missing(
                      ("self._nominated.get(component)", "active_pair.protocol.send_data",
                       "active_pair.remote_addr"))
     missing += _uses(RTCPeerConnection, "RTCPeerConnection", ("transceiver.sender.send(",))
+    if not inspect.iscoroutinefunction(getattr(dtls_cls, "_handle_rtp_data", None)):
+        missing.append("RTCDtlsTransport._handle_rtp_data (coroutine)")
+    missing += _uses(getattr(dtls_cls, "_recv_next", None), "RTCDtlsTransport._recv_next",
+                     ("self._rx_srtp.unprotect(data)", "await self._handle_rtp_data(data"))
+    missing += _uses(getattr(connection_cls, "data_received", None),
+                     "aioice.Connection.data_received", ("self._queue.put_nowait",))
+    missing += _uses(StunProtocol.datagram_received, "aioice StunProtocol.datagram_received",
+                     ("self.receiver.data_received(",))
     try:
         vp8 = Vp8Encoder._packetize(bytes(3000), 1)
         h264 = H264Encoder._packetize(H264Encoder._split_bitstream(

@@ -6,7 +6,9 @@ codec preferences that leave only the session's codec. A section the participant
 receives on gets its :class:`~media.forwarding.ForwardedTrack` now, even if the other
 side has not joined, so the answer is ``sendrecv`` and forwarding starts by itself.
 Unless ``lean_send`` is off, each such sender is a :class:`~media.lean_sender.LeanSender`
-once negotiated (forwarded frames leave without aiortc's per-packet path).
+once negotiated (forwarded frames leave without aiortc's per-packet path); unless
+``lean_receive`` is off, incoming RTP is handled in the datagram callback
+(:mod:`media.lean_receive`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from aiortc.exceptions import InternalError, InvalidAccessError, InvalidStateErr
 from media.aiortc_internals import on_rtcp_feedback
 from media.errors import DtlsFailed, IceFailed, InvalidSdp, MediaError, NoCommonCodec
 from media.forwarding import ForwardedTrack
+from media.lean_receive import receive_directly
 from media.lean_sender import LeanSender
 from media.offer import MediaSection, OfferSummary
 
@@ -62,9 +65,11 @@ class ParticipantPeer:
         on_ended: Callable[[ParticipantPeer, MediaError | None], Awaitable[None]],
         *,
         lean_send: bool = True,
+        lean_receive: bool = True,
     ) -> None:
         self.role = role
         self.lean_send = lean_send
+        self.lean_receive = lean_receive
         self.lean_senders: list[LeanSender] = []
         self.pc = RTCPeerConnection(configuration)
         self.failure: MediaError | None = None
@@ -105,6 +110,11 @@ class ParticipantPeer:
                 counters[section.kind] = [sent + section.sends, received + section.receives]
             await self.pc.setRemoteDescription(RTCSessionDescription(offer.sdp, "offer"))
             await self.pc.setLocalDescription(await self.pc.createAnswer())
+            if self.lean_receive:
+                transports = {id(t.receiver.transport): t.receiver.transport
+                              for t in self.pc.getTransceivers()}
+                for transport in transports.values():
+                    receive_directly(transport)
         except OperationError as exc:
             await self.close()
             kind = "video" if "video" in str(exc) else "audio"

@@ -50,6 +50,9 @@ class RelaySettings:
     lean_send: bool = True
     """Forwarded frames leave through :mod:`media.lean_sender` (VP8, H.264, Opus);
     False: through aiortc's ``RTCRtpSender`` (for A/B comparison)."""
+    lean_receive: bool = True
+    """Incoming RTP is handled in the datagram callback (:mod:`media.lean_receive`);
+    False: through aioice's queue and the DTLS transport's task (for A/B comparison)."""
 
 
 class RelaySession:
@@ -117,6 +120,7 @@ class RelaySession:
                 RTCConfiguration(iceServers=list(self.settings.ice_servers)),
                 self._peer_ended,
                 lean_send=self.settings.lean_send,
+                lean_receive=self.settings.lean_receive,
             )
             other = self._other(role)
             try:

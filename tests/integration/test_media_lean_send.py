@@ -1,4 +1,5 @@
-"""The relay's lean forwarding legs (media/lean_sender.py) with real aiortc client peers.
+"""The relay's lean forwarding legs (media/lean_sender.py, media/lean_receive.py) with
+real aiortc client peers.
 
 Each test first checks that the leg in question really sends the lean way (or, for the
 fallbacks, really does not), then what aiortc's sender used to guarantee: RTX answers a
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 from aiortc import (
@@ -20,12 +22,13 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc.mediastreams import AudioStreamTrack
-from aiortc.rtp import RtpPacket
+from aiortc.rtp import RtpPacket, is_rtcp
 
 from media.aiortc_internals import EncodedFrame, lean_send_missing, tap_encoded_frames
 from media.endpoint import LocalMediaEndpoint
 from media.errors import MediaError
 from media.forwarding import BitratePolicy, ForwardedTrack, Source
+from media.lean_receive import run_now
 from media.lean_sender import LeanSender
 from media.offer import parse_offer
 from media.peers import ParticipantPeer
@@ -274,3 +277,72 @@ def test_a_changed_sender_is_reported_by_name() -> None:
     missing = lean_send_missing(sender_cls=RTCRtpSender)
     assert "RTCRtpSender._retransmit (coroutine)" in missing
     assert lean_send_missing() == []
+
+
+def server_connection(leg: ParticipantPeer) -> Any:
+    (transport,) = {id(t.receiver.transport): t.receiver.transport
+                    for t in leg.pc.getTransceivers()}.values()
+    return transport.transport._connection
+
+
+async def test_incoming_rtp_is_handled_in_the_datagram_callback(
+    endpoint: LocalMediaEndpoint,
+) -> None:
+    """media/lean_receive.py: RTP skips aioice's queue; DTLS and RTCP do not."""
+    citizen = await join(endpoint, "l6", "citizen")
+    clerk = await join(endpoint, "l6", "clerk")
+    try:
+        await clerk.wait_for("video", lambda frames: len(frames) >= 30)
+        relay = endpoint.session("l6")
+        assert relay is not None
+        citizen_leg = relay.peer("citizen")
+        assert citizen_leg is not None
+        connection = server_connection(citizen_leg)
+        assert "data_received" in vars(connection)
+        queued: list[bytes] = []
+        original = connection._queue.put_nowait
+
+        def spy(item: Any) -> None:
+            if item is not None:
+                queued.append(item[0])
+            original(item)
+
+        connection._queue.put_nowait = spy
+        start = len(clerk.received["video"])
+        await clerk.wait_for("video", lambda frames: len(frames) >= start + 30)
+        assert queued, "RTCP (receiver reports) still goes through the queue"
+        assert all(is_rtcp(data) or not 127 < data[0] < 192 for data in queued)
+        received = clerk.received["video"][start:]
+        assert {digest("VP8", f.data) for f in received} <= sent_digests(citizen.video)
+    finally:
+        await close(citizen, clerk)
+
+
+async def test_with_lean_receive_off_rtp_goes_through_aioices_queue() -> None:
+    endpoint = LocalMediaEndpoint(RelaySettings(lean_receive=False))
+    citizen = await join(endpoint, "l7", "citizen")
+    clerk = await join(endpoint, "l7", "clerk")
+    try:
+        await clerk.wait_for("video", lambda frames: len(frames) >= 20)
+        for leg in (clerk_leg(endpoint, "l7"),):
+            assert "data_received" not in vars(server_connection(leg))
+        assert lean_of(clerk_leg(endpoint, "l7"), "video").active
+    finally:
+        await close(citizen, clerk)
+        await endpoint.close()
+
+
+async def test_rtp_handling_that_waits_finishes_as_a_task() -> None:
+    done = asyncio.Event()
+    rests: set[asyncio.Task[None]] = set()
+
+    async def handling() -> None:
+        await asyncio.sleep(0.01)
+        await asyncio.sleep(0)
+        done.set()
+
+    run_now(handling(), rests)
+    assert len(rests) == 1 and not done.is_set()
+    await asyncio.wait_for(done.wait(), BOUND_S)
+    await asyncio.sleep(0)
+    assert not rests
