@@ -16,13 +16,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .candidates import hough_lines, plausible, quads_from_lines, region_quads
-from .edges import edge_maps, side_contrast, side_support
+from .edges import EdgeMaps, edge_maps, side_contrast, side_support
 from .geometry import canonical_quads, order_corners
 from .interior import interior_features, print_density
 from .nesting import outermost
 from .refine import refine_quad, search_radius
 from .rim import widen_to_rim
-from .scoring import edge_features, edge_score, features, score
+from .scoring import FEATURES, edge_features, edge_score, features, score
 
 WORK_SIZE = 400  # long side of the working image, in pixels (rounded to an integer factor)
 _CANNY = (8.0, 16.0)
@@ -34,6 +34,10 @@ _MIN_SUPPORT = 0.45  # mean fraction of the sides with edges, below which nothin
 # 1-3 frames in 432 of bench seeds 4242, 2015 and 777, found at -6.5 if often only roughly
 # (Jaccard 0.15-0.94): mean +0.001 to +0.003, for 0-2 more false positives on 54 empty desks.
 _MIN_SCORE = -6.5
+# How much better a later candidate must score, on its sides as fitted to the full image,
+# to be finished before the first (see ``rerank``).
+_RERANK_MARGIN = 1.0
+_NESTING = [FEATURES.index("holds_others"), FEATURES.index("held_by_other")]
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,8 @@ class Candidates:
     quads: NDArray[np.float64]  # N x 4 x 2, working image
     features: NDArray[np.float64]  # N x len(scoring.FEATURES)
     scores: NDArray[np.float64]  # N, best first
+    maps: EdgeMaps
+    density: NDArray[np.float32]  # interior.print_density of the maps
 
 
 def detect_quad(image: NDArray[np.uint8]) -> NDArray[np.float32] | None:
@@ -53,11 +59,56 @@ def detect_quad(image: NDArray[np.uint8]) -> NDArray[np.float32] | None:
     found = candidates(image)
     if found is None:
         return None
-    for k in to_try(found.scores):
-        refined = _refine(image, found.quads[k], found.factor)
-        if refined is not None:
-            return order_corners(refined)
+    tries = to_try(found.scores)
+    if not tries:
+        return None
+    factor = found.factor
+    tolerance = max(1.0, 0.4 * factor)
+    coarse = [
+        refine_quad(image, (found.quads[k] + 0.5) * factor - 0.5, search_radius(factor), tolerance)
+        .quad
+        for k in tries
+    ]
+    for i in rerank(found, tries, coarse):
+        fine = refine_quad(image, coarse[i], 3 + factor // 2, tolerance)
+        if plausible(fine.quad[None], image.shape[:2])[0]:
+            return order_corners(widen_to_rim(image, fine.quad))
     return None
+
+
+def rerank(found: Candidates, tries: list[int], coarse: list[NDArray[np.float64]]) -> list[int]:
+    """Order (indices into ``tries``) in which to finish the candidates, once each has been
+    fitted to the full image: the first unless another, scored again on its fitted sides,
+    beats it by _RERANK_MARGIN.
+
+    The ranking scored outlines as found on the working image, where a region's hull or a
+    line a few degrees off lies beside the real side and loses support it would have once
+    fitted.  A first that ``nesting`` promoted over better-scoring ones keeps its place: its
+    inner outline would outscore it again.
+    """
+    order = list(range(len(tries)))
+    if len(tries) < 2 or found.scores[tries[0]] < found.scores[tries].max():
+        return order
+    factor = found.factor
+    fitted = canonical_quads((np.array(coarse) + 0.5) / factor - 0.5)
+    ok = plausible(fitted, found.maps.shape)
+    if not ok[0]:
+        return order
+    maps = found.maps
+    feats = features(
+        fitted,
+        side_support(maps, fitted),
+        side_contrast(maps, fitted),
+        interior_features(maps, found.density, fitted),
+        maps.shape,
+    )
+    # Nesting among three quads says nothing: each keeps its own among all candidates.
+    feats[:, _NESTING] = found.features[tries][:, _NESTING]
+    again = np.where(ok, score(feats), -np.inf)
+    best = int(np.argmax(again))
+    if best != 0 and again[best] > again[0] + _RERANK_MARGIN:
+        order.insert(0, order.pop(best))
+    return order
 
 
 def to_try(scores: NDArray[np.float64]) -> list[int]:
@@ -78,6 +129,7 @@ def candidates(image: NDArray[np.uint8]) -> Candidates | None:
     shape = maps.shape
     min_votes = int(0.06 * min(shape)) + 4
     quads, support = quads_from_lines(hough_lines(maps, min_votes), maps)
+    lined = len(quads)
     regions = region_quads(small, maps)
     if len(regions):
         quads = np.concatenate([quads, regions])
@@ -88,29 +140,37 @@ def candidates(image: NDArray[np.uint8]) -> Candidates | None:
     valid = (((s[:, 0] + s[:, 1]) + s[:, 2]) + s[:, 3]) / 4 >= _MIN_SUPPORT  # mean, by column
     if not valid.any():
         return None
-    quads, support = quads[valid], support[valid]
-    keep = _distinct_best(quads, edge_score(edge_features(quads, support, shape)), _PRESELECT)
+    region = np.arange(len(quads)) >= lined
+    quads, support, region = quads[valid], support[valid], region[valid]
+    keep = preselect(quads, edge_score(edge_features(quads, support, shape)), region)
     quads, support = canonical_quads(quads[keep]), support[keep]
-    inner = interior_features(maps, print_density(maps), quads)
+    density = print_density(maps)
+    inner = interior_features(maps, density, quads)
     feats = features(quads, support, side_contrast(maps, quads), inner, shape)
     scores = score(feats)
     order = _distinct_best(quads, scores, len(quads))
     first = outermost(quads[order], feats[order], scores[order], maps)
     order.insert(0, order.pop(first))
-    return Candidates(factor, quads[order], feats[order], scores[order])
+    return Candidates(factor, quads[order], feats[order], scores[order], maps, density)
 
 
-def _refine(
-    image: NDArray[np.uint8], quad: NDArray[np.float64], factor: int
-) -> NDArray[np.float64] | None:
-    """Fit the sides of a working-image candidate on the full image."""
-    full = (quad + 0.5) * factor - 0.5
-    tolerance = max(1.0, 0.4 * factor)
-    coarse = refine_quad(image, full, search_radius(factor), tolerance)
-    fine = refine_quad(image, coarse.quad, 3 + factor // 2, tolerance)
-    if not plausible(fine.quad[None], image.shape[:2])[0]:
-        return None
-    return widen_to_rim(image, fine.quad)
+def preselect(
+    quads: NDArray[np.float64], cheap: NDArray[np.float64], region: NDArray[np.bool_]
+) -> list[int]:
+    """Indices of the candidates that get every cue: the _PRESELECT best on the cheap cues,
+    and every region outline besides.
+
+    A patterned desk (a checkerboard cloth, tiles) makes thousands of line quads of high
+    side support that fill the cheap cut; the few region outlines are another cue altogether
+    and would be crowded out with the document among them.
+    """
+    keep = _distinct_best(quads, cheap, _PRESELECT)
+    taken = set(keep)
+    extra = [int(k) for k in np.flatnonzero(region) if int(k) not in taken]
+    if not extra:
+        return keep
+    more = _distinct_best(quads[extra], cheap[extra], len(extra))
+    return keep + [extra[k] for k in more]
 
 
 def _distinct_best(

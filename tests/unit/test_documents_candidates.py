@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from media.documents.candidates import hull_to_quad, plausible
-from media.documents.detect import _distinct_best
+from media.documents.detect import _PRESELECT, _distinct_best, preselect
 from media.documents.edges import ORIENTATION_BINS, edge_maps
 from media.documents.geometry import canonical_quads
 from media.documents.scoring import EDGE_FEATURES, edge_features, inside
@@ -139,6 +139,28 @@ def test_distinct_best_sees_a_duplicate_in_any_corner_order() -> None:
     quads = np.stack([base, other_order, base + 40.0])
     scores = np.array([1.0, 3.0, 2.0])
     assert _distinct_best(quads, scores, 10) == [1, 2]
+
+
+def test_preselect_keeps_region_outlines_crowded_out_of_the_cheap_cut() -> None:
+    # A patterned desk: many distinct line quads that all score better on the cheap cues
+    # than the two region outlines (one of them the document) and a near-duplicate of one.
+    lines = np.stack([_square(2.0 * k, 1.5 * k, 60 + k) for k in range(3 * _PRESELECT)])
+    regions = np.stack([_square(100, 80, 120), _square(100.5, 80.5, 120), _square(20, 20, 150)])
+    quads = np.concatenate([lines, regions])
+    cheap = np.r_[np.linspace(10.0, 5.0, len(lines)), [1.0, 2.0, 0.5]]
+    region = np.r_[np.zeros(len(lines), bool), np.ones(3, bool)]
+    kept = preselect(quads, cheap, region)
+    n = len(lines)
+    assert kept[:_PRESELECT] == _distinct_best(quads, cheap, _PRESELECT)
+    # The better of the two near-duplicate region outlines, then the other region outline.
+    assert kept[_PRESELECT:] == [n + 1, n + 2]
+
+
+def test_preselect_adds_nothing_when_regions_made_the_cut() -> None:
+    quads = np.stack([_square(10, 10, 80), _square(120, 30, 90), _square(40, 100, 100)])
+    cheap = np.array([1.0, 3.0, 2.0])
+    region = np.array([False, True, False])
+    assert preselect(quads, cheap, region) == [1, 2, 0]
 
 
 def test_hull_to_quad_cuts_clipped_corners_back_to_the_rectangle() -> None:
