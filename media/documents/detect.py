@@ -37,6 +37,9 @@ _MIN_SCORE = -6.5
 # How much better a later candidate must score, on its sides as fitted to the full image,
 # to be finished before the first (see ``rerank``).
 _RERANK_MARGIN = 1.0
+# How far below the first a candidate may score and still be fitted to compete with it: on
+# bench frames the choices that rerank changed were all between candidates within 2 points.
+_RERANK_GAP = 2.0
 _NESTING = [FEATURES.index("holds_others"), FEATURES.index("held_by_other")]
 
 
@@ -64,13 +67,23 @@ def detect_quad(image: NDArray[np.uint8]) -> NDArray[np.float32] | None:
         return None
     factor = found.factor
     tolerance = max(1.0, 0.4 * factor)
-    coarse = [
-        refine_quad(image, (found.quads[k] + 0.5) * factor - 0.5, search_radius(factor), tolerance)
-        .quad
-        for k in tries
-    ]
-    for i in rerank(found, tries, coarse):
-        fine = refine_quad(image, coarse[i], 3 + factor // 2, tolerance)
+    fitted: dict[int, NDArray[np.float64]] = {}
+
+    def fit(k: int) -> NDArray[np.float64]:
+        if k not in fitted:
+            full = (found.quads[k] + 0.5) * factor - 0.5
+            fitted[k] = refine_quad(image, full, search_radius(factor), tolerance).quad
+        return fitted[k]
+
+    # Only close runners-up are fitted to compete with the first (each costs a refinement);
+    # an outline ``nesting`` put first over better-scoring ones competes with none.
+    first = found.scores[tries[0]]
+    nested = found.scores[tries].max() > first
+    rivals = [] if nested else [k for k in tries[1:] if found.scores[k] >= first - _RERANK_GAP]
+    ranked = [tries[0], *rivals]
+    order = [ranked[i] for i in rerank(found, ranked, [fit(k) for k in ranked])]
+    for k in order + [k for k in tries if k not in ranked]:
+        fine = refine_quad(image, fit(k), 3 + factor // 2, tolerance)
         if plausible(fine.quad[None], image.shape[:2])[0]:
             return order_corners(widen_to_rim(image, fine.quad))
     return None
