@@ -75,18 +75,23 @@ def detect_quad(image: NDArray[np.uint8]) -> NDArray[np.float32] | None:
             fitted[k] = refine_quad(image, full, search_radius(factor), tolerance).quad
         return fitted[k]
 
-    # Only close runners-up are fitted to compete with the first (each costs a refinement);
-    # an outline ``nesting`` put first over better-scoring ones competes with none.
-    first = found.scores[tries[0]]
-    nested = found.scores[tries].max() > first
-    rivals = [] if nested else [k for k in tries[1:] if found.scores[k] >= first - _RERANK_GAP]
-    ranked = [tries[0], *rivals]
+    ranked = contenders(found.scores, tries)
     order = [ranked[i] for i in rerank(found, ranked, [fit(k) for k in ranked])]
     for k in order + [k for k in tries if k not in ranked]:
         fine = refine_quad(image, fit(k), 3 + factor // 2, tolerance)
         if plausible(fine.quad[None], image.shape[:2])[0]:
             return order_corners(widen_to_rim(image, fine.quad))
     return None
+
+
+def contenders(scores: NDArray[np.float64], tries: list[int]) -> list[int]:
+    """The first of ``tries`` and the runners-up fitted to compete with it in ``rerank``: those
+    within _RERANK_GAP of its score (each costs a refinement).  An outline ``nesting`` put
+    first over better-scoring ones competes with none."""
+    first = scores[tries[0]]
+    if scores[tries].max() > first:
+        return tries[:1]
+    return [tries[0], *(k for k in tries[1:] if scores[k] >= first - _RERANK_GAP)]
 
 
 def rerank(found: Candidates, tries: list[int], coarse: list[NDArray[np.float64]]) -> list[int]:

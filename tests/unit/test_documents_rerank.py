@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from media.documents.detect import Candidates, candidates, rerank
+from media.documents.detect import Candidates, candidates, contenders, rerank
 from tests.unit.document_photos import document_frame
 
 
@@ -55,3 +55,16 @@ def test_an_outline_that_nesting_put_first_is_not_reranked() -> None:
 def test_a_single_candidate_is_its_own_order() -> None:
     found, quad = _found([5.0, 4.0])
     assert rerank(found, [0], [_off_the_page(quad)]) == [0]
+
+
+def test_only_runners_up_close_to_the_first_contend() -> None:
+    scores = np.array([5.0, 4.5, -9.0, 3.2, 2.9])
+    assert contenders(scores, [0, 1, 3, 4]) == [0, 1, 3]
+    assert contenders(scores, [0, 4]) == [0]
+    assert contenders(scores, [1, 3]) == [1, 3]
+
+
+def test_an_outline_put_first_by_nesting_has_no_contenders() -> None:
+    # Candidate 2 holds the better-scoring 0 and 1 across a uniform margin (see ``nesting``).
+    scores = np.array([5.0, 4.5, 4.0])
+    assert contenders(scores, [2, 0, 1]) == [2]
