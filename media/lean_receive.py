@@ -61,7 +61,7 @@ def run_now(coroutine: Coroutine[Any, Any, None], rests: set[asyncio.Task[None]]
     ``rests`` until it is done."""
     try:
         waiting_on = coroutine.send(None)
-    except StopIteration:
+    except (StopIteration, ConnectionError):  # ConnectionError: the leg is closing
         return
     except Exception:
         logger.exception("RTP handling failed")
@@ -99,5 +99,7 @@ class _Rest:
 async def _finish(rest: _Rest) -> None:
     try:
         await rest
+    except ConnectionError:
+        pass
     except Exception:
         logger.exception("RTP handling failed")
