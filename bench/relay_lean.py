@@ -158,7 +158,7 @@ class Pacer:
         self._added = 0
         self._epoll = select.epoll()
         self._polled: dict[int, _Polled] = {}
-        self._sockets: dict[int, socket.socket] = {}
+        self._sockets: dict[asyncio.BaseTransport, socket.socket] = {}  # holds the transport
         self._handle: asyncio.TimerHandle | None = None
         self._origin = 0.0
         self._ticks = 0
@@ -185,12 +185,12 @@ class Pacer:
     def socket_of(self, transport: asyncio.BaseTransport) -> socket.socket:
         """A non-blocking duplicate of ``transport``'s socket (one per transport), to send
         and read on without asyncio's transport layer."""
-        sock = self._sockets.get(id(transport))
+        sock = self._sockets.get(transport)
         if sock is None:
             fd = transport.get_extra_info("socket").fileno()
             sock = socket.socket(fileno=os.dup(fd))
             sock.setblocking(False)
-            self._sockets[id(transport)] = sock
+            self._sockets[transport] = sock
         return sock
 
     def poll(self, transport: asyncio.BaseTransport,
@@ -257,7 +257,7 @@ class Pacer:
     def _forget(self, fd: int) -> None:
         polled = self._polled.pop(fd)
         self._epoll.unregister(fd)
-        self._sockets.pop(id(polled.transport), None)
+        self._sockets.pop(polled.transport, None)
         polled.sock.close()
 
     @staticmethod
