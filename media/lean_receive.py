@@ -43,7 +43,7 @@ def receive_directly(dtls: RTCDtlsTransport) -> None:
 
     def data_received(data: bytes, component: int) -> None:
         srtp = dtls._rx_srtp
-        if srtp is None or not 127 < data[0] < 192 or is_rtcp(data):
+        if srtp is None or not data or not 127 < data[0] < 192 or is_rtcp(data):
             queued(data, component)
             return
         arrival_time_ms = clock.current_ms()
