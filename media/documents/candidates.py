@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import math
+from itertools import combinations
 
 import cv2
 import numpy as np
@@ -276,10 +277,83 @@ def region_quads(small: NDArray[np.uint8], maps: EdgeMaps) -> Quads:
             quad = hull_to_quad(cv2.convexHull(c).reshape(-1, 2).astype(np.float64))
             if quad is not None:
                 out.append(quad)
+                # A hand or a pen merged with the document bulges out of its outline: the
+                # hull's cut-down quad then takes a corner off or swallows the hand, while
+                # the document's own sides are still long straight runs of the contour.
+                if cv2.contourArea(c) < _FILLED * abs(_signed([(x, y) for x, y in quad])) / 2:
+                    fitted = contour_to_quad(c.reshape(-1, 2).astype(np.float64))
+                    if fitted is not None:
+                        out.append(fitted)
     if not out:
         return np.empty((0, 4, 2))
     quads = np.array(out)
     return quads[plausible(quads, (h, w))]
+
+
+_FILLED = 0.93  # a region filling less of its hull's quad than this may have a bulge
+_FIT_SIDES = 10  # longest straight runs of a contour tried as sides, four at a time
+
+
+def contour_to_quad(contour: NDArray[np.float64]) -> NDArray[np.float64] | None:
+    """Four sides fitted to a region's outline, not to its convex hull.
+
+    The outline is simplified to straight runs; every four of its longest runs, in their
+    order along the outline, are extended to meet, and the quad that the most outline length
+    lies on wins.  A hand reaching over a side adds runs of its own but leaves the sides'
+    runs in place, so the document's four still explain more of the outline than any set
+    that includes the hand's.  None when the outline has no four such runs.
+    """
+    pts = contour.reshape(-1, 2).astype(np.float32)
+    perimeter = cv2.arcLength(pts, True)
+    poly = cv2.approxPolyDP(pts, 0.01 * perimeter, True).reshape(-1, 2).astype(np.float64)
+    n = len(poly)
+    if n < 5:
+        return None
+    start, end = poly, np.roll(poly, -1, axis=0)
+    length = np.hypot(*(end - start).T)
+    longest = np.argsort(-length, kind="stable")[:_FIT_SIDES]
+    longest = np.sort(longest[length[longest] >= 0.06 * perimeter])
+    if len(longest) < 4:
+        return None
+    combos = np.array(list(combinations(longest.tolist(), 4)), np.intp)  # in outline order
+    a, b = start[combos], end[combos]  # C x 4 x 2
+    homog = np.cross(np.dstack([a, np.ones(a.shape[:2])]), np.dstack([b, np.ones(b.shape[:2])]))
+    meet = np.cross(homog, np.roll(homog, -1, axis=1))  # side k meets side k + 1
+    z = meet[..., 2]
+    parallel = np.abs(z) < 1e-9
+    corners = meet[..., :2] / np.where(parallel, 1.0, z)[..., None]
+    corners = np.roll(corners, 1, axis=1)  # corner k: where side k - 1 meets side k
+    # Outline length on each quad: the runs whose two ends lie within tol of its boundary.
+    tol = 0.015 * perimeter
+    near_start = _boundary_distance(corners, start) <= tol  # C x n
+    near_end = np.roll(near_start, -1, axis=1)
+    on = (near_start & near_end) @ length
+    # Only convex quads whose corners stay near the outline's box: a hidden corner may lie
+    # outside the region, not far beyond it.
+    lo, hi = poly.min(axis=0) - 0.05 * perimeter, poly.max(axis=0) + 0.05 * perimeter
+    inside = ((corners >= lo) & (corners <= hi)).all(axis=(1, 2))
+    edge = np.roll(corners, -1, axis=1) - corners
+    turn = edge[..., 0] * np.roll(edge, -1, axis=1)[..., 1]
+    turn = turn - edge[..., 1] * np.roll(edge, -1, axis=1)[..., 0]
+    convex = (turn > 0).all(axis=1) | (turn < 0).all(axis=1)
+    on[parallel.any(axis=1) | ~inside | ~convex] = -1.0
+    best = int(np.argmax(on))
+    # Most of the quad's own outline must be seen: a hidden corner, not a hidden side.
+    if on[best] < 0.7 * np.hypot(*(np.roll(corners[best], -1, axis=0) - corners[best]).T).sum():
+        return None
+    return np.asarray(corners[best], np.float64)
+
+
+def _boundary_distance(
+    quads: NDArray[np.float64], points: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """[c, p]: distance from point p to the nearest side (segment) of quad c."""
+    a = quads[:, :, None, :]  # C x 4 x 1 x 2
+    d = np.roll(quads, -1, axis=1)[:, :, None, :] - a
+    rel = points[None, None, :, :] - a  # C x 4 x P x 2
+    t = np.clip((rel * d).sum(-1) / np.maximum((d * d).sum(-1), 1e-9), 0.0, 1.0)
+    gap = rel - t[..., None] * d
+    return np.asarray(np.hypot(gap[..., 0], gap[..., 1]).min(axis=1), np.float64)
 
 
 def hull_to_quad(hull: NDArray[np.float64]) -> NDArray[np.float64] | None:
