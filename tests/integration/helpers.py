@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
@@ -39,3 +41,9 @@ async def error_code(response: object) -> str:
     body = await response.json()
     code: str = body["error"]["code"]
     return code
+
+
+def contiguous_run(sent: list[Any], got: list[Any]) -> bool:
+    """Whether ``got`` is, item for item, an unbroken run of ``sent`` (frames relayed
+    without a gap, a reordering or a change)."""
+    return any(sent[i:i + len(got)] == got for i in range(len(sent) - len(got) + 1))

@@ -31,6 +31,7 @@ from media.aiortc_internals import EncodedFrame, on_rtcp_feedback, tap_encoded_f
 from media.endpoint import LocalMediaEndpoint
 from media.forwarding import ForwardedTrack
 from media.synthetic import EncodedClip, ReplayTrack, encode_audio, encode_video
+from tests.integration.helpers import contiguous_run
 
 BOUND_S = 10.0
 VIDEO = encode_video("VP8", 45)
@@ -108,7 +109,7 @@ def sent_in_order(clip: EncodedClip, stream: LeanStream, received: list[EncodedF
     """Whether the received frames are, byte for byte, a run of what the stream sent."""
     sent = [clip.frames[index] for index, _ in stream.log]
     got = [frame.data for frame in received]
-    return any(sent[start:start + len(got)] == got for start in range(len(sent)))
+    return contiguous_run(sent, got)
 
 
 @pytest.fixture
@@ -116,13 +117,6 @@ async def pacer() -> AsyncIterator[Pacer]:
     pacer = Pacer()
     yield pacer
     pacer.stop()
-
-
-@pytest.fixture
-async def endpoint() -> AsyncIterator[LocalMediaEndpoint]:
-    ep = LocalMediaEndpoint()
-    yield ep
-    await ep.close()
 
 
 def test_the_aiortc_internals_it_uses_are_there() -> None:
@@ -212,7 +206,7 @@ async def test_the_lean_incoming_tap_counts_and_identifies_every_frame(
         sent = [VGA.frames.index(data) for data in clerk_video.sent]
         got = [index for index, _ in video.log]
         assert got[0] == 0
-        assert any(sent[i:i + len(got)] == got for i in range(len(sent)))
+        assert contiguous_run(sent, got)
         assert video.packets == video.expected
         assert counters["audio"].packets == counters["audio"].expected >= 40
         assert incoming.failed == 0 and incoming.packets > video.packets // 2
@@ -240,7 +234,7 @@ async def test_the_relays_lean_forwarding_legs_relay_bit_identical_frames(
         video = [frame.data for frame in clerk.received["video"]]
         assert video[0] == VIDEO.frames[0] and citizen_video.keyframes_requested >= 1
         sent = citizen_video.sent
-        assert any(sent[i:i + len(video)] == video for i in range(len(sent)))
+        assert contiguous_run(sent, video)
         leg = endpoint.session("s4").peer("clerk")  # type: ignore[union-attr]
         assert leg is not None
         forwarded = [s.track for s in leg.pc.getSenders()]

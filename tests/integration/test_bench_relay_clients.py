@@ -18,11 +18,9 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pylibsrtp
-import pytest
 
 from bench.relay_clients import AUDIO_CHECK_EVERY, PREFIX, Clients, PacketCounter
 from bench.relay_lean import Pacer, packetise
@@ -158,13 +156,6 @@ async def test_the_pacer_counts_a_refused_datagram_and_measures_its_lag() -> Non
         assert not pacer.running and pacer.take_lag() == {"p99_ms": 0.0, "max_ms": 0.0}
     finally:
         pacer.stop()
-
-
-@pytest.fixture
-async def endpoint() -> AsyncIterator[LocalMediaEndpoint]:
-    ep = LocalMediaEndpoint()
-    yield ep
-    await ep.close()
 
 
 async def test_sampled_peers_sending_lean_are_matched_through_the_relay(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -33,6 +33,7 @@ from media.lean_sender import LeanSender
 from media.offer import parse_offer
 from media.peers import ParticipantPeer
 from media.relay import RelaySettings
+from tests.integration.helpers import contiguous_run
 from tests.integration.test_media_relay import (
     BOUND_S,
     Client,
@@ -42,13 +43,6 @@ from tests.integration.test_media_relay import (
 )
 
 TS_MOD = 1 << 32
-
-
-@pytest.fixture
-async def endpoint() -> AsyncIterator[LocalMediaEndpoint]:
-    ep = LocalMediaEndpoint()
-    yield ep
-    await ep.close()
 
 
 def clerk_leg(endpoint: LocalMediaEndpoint, session: str) -> ParticipantPeer:
@@ -70,10 +64,6 @@ async def eventually(condition: Callable[[], bool]) -> None:
             return
         await asyncio.sleep(0.05)
     assert condition()
-
-
-def contiguous_run(sent: list[bytes], got: list[bytes]) -> bool:
-    return any(sent[i:i + len(got)] == got for i in range(len(sent) - len(got) + 1))
 
 
 async def close(*clients: Client) -> None:

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator
-
-import pytest
 
 from media.endpoint import LocalMediaEndpoint
 from tests.integration.lossy_network import RtpLoss
@@ -20,13 +17,6 @@ from tests.integration.test_media_relay import clip, join
 
 RUN_S = 8.0
 POLL_S = 0.1
-
-
-@pytest.fixture
-async def endpoint() -> AsyncIterator[LocalMediaEndpoint]:
-    ep = LocalMediaEndpoint()
-    yield ep
-    await ep.close()
 
 
 def follows(previous: int, current: int, length: int) -> bool:

@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 import re
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import av
@@ -92,13 +92,6 @@ def make_client(codec: str) -> Client:
         tap_encoded_frames(transceiver.receiver, client.sink(track.kind))
         on_rtcp_feedback(transceiver.sender, track.request_keyframe)
     return client
-
-
-@pytest.fixture
-async def endpoint() -> AsyncIterator[LocalMediaEndpoint]:
-    ep = LocalMediaEndpoint()
-    yield ep
-    await ep.close()
 
 
 async def join(ep: LocalMediaEndpoint, session: str, role: str, codec: str = "VP8") -> Client:
