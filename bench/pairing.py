@@ -356,7 +356,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="write py-spy collapsed stacks of the server per phase here")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument("--records", type=Path, default=None,
-                        help="write the one-node run's raw records (joins, offers, releases; "
+                        help="write the raw records of each phase (joins, offers, releases; "
                              "monotonic seconds) here as JSON, to look at the tail")
     args = parser.parse_args(argv)
     if args.backlog is None:
@@ -387,7 +387,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"benchmark failed: {exc}", file=sys.stderr)
         return 1
     if args.records is not None:
-        args.records.write_text(json.dumps(figures["records"]))
+        args.records.write_text(json.dumps(
+            {"one_node": figures["records"],
+             **({"several_nodes": figures["several"]["records"]} if "several" in figures else {})}))
     print(json.dumps(summarize(figures)))
     return 0
 

@@ -33,17 +33,22 @@ import asyncio
 import itertools
 import secrets
 from types import TracebackType
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 from redis.asyncio import Redis
 
+from signaling.redis_changes import CHANGES_FN
+
 log = structlog.get_logger("xiaowu.queue_lock")
 
 # KEYS: holder, waiters (zset: token -> arrival), seen (hash: token -> last poll ms),
-#       arrivals (counter), this waiter's wake-up list, the store's version counter
-# ARGV: token, ttl_ms, stale_ms. Returns 0, or the store's version once acquired.
-_ACQUIRE = """
+#       arrivals (counter), this waiter's wake-up list, the store's version counter,
+#       then the store's change log, tickets, offers, owners, clerks, paused
+# ARGV: token, ttl_ms, stale_ms, the version of the caller's copy of the store or ''.
+# Returns 0, or once acquired {1, the store's version} and, when a version was given,
+# what the store's ``changes_since`` returns for it (the catch-up rides on the lease).
+_ACQUIRE = CHANGES_FN + """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local token = ARGV[1]
@@ -70,7 +75,11 @@ redis.call('ZREM', KEYS[2], token)
 redis.call('HDEL', KEYS[3], token)
 redis.call('DEL', KEYS[5])
 redis.call('SET', KEYS[1], token, 'PX', ARGV[2])
-return {1, tonumber(redis.call('GET', KEYS[6]) or '0')}
+local version = tonumber(redis.call('GET', KEYS[6]) or '0')
+if ARGV[4] == '' then return {1, version} end
+local changed = changes_since({KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11],
+                               KEYS[12]}, tonumber(ARGV[4]))
+return {1, version, changed}
 """
 
 # KEYS: holder, waiters, seen, this waiter's wake-up list, the store's version counter
@@ -106,11 +115,24 @@ def _cancel_requested() -> bool:
     return task is not None and task.cancelling() > 0
 
 
+NOT_ASKED: Any = object()
+"""``lease_started``'s ``changed`` when the listener had no copy to bring up to date."""
+
+
 class LeaseListener(Protocol):
     """Told the store's version (a counter every write bumps) as the lease starts and
     ends, so the store can tell whether anyone else wrote in between."""
 
-    def lease_started(self, version: int) -> None: ...
+    def copy_version(self) -> int | None:
+        """The version of the listener's copy of the store, to have what changed since
+        returned with the lease; ``None``: no copy."""
+        ...
+
+    def lease_started(self, version: int, changed: Any = NOT_ASKED) -> None:
+        """``changed``: what ``changes_since`` returned for ``copy_version()`` (a list, or
+        ``None`` when the change log does not reach back that far), or ``NOT_ASKED``."""
+        ...
+
     def lease_ended(self, version: int | None) -> None:
         """``None`` when the lease had expired (another node may have written)."""
         ...
@@ -121,10 +143,14 @@ class RedisQueueLock:
 
     def __init__(self, redis: Redis, prefix: str, *, ttl: float = 5.0, recheck: float = 0.25,
                  stale: float = 2.0, hold: float = 0.02,
-                 listener: LeaseListener | None = None) -> None:
+                 listener: LeaseListener | None = None,
+                 catch_up_keys: list[str] | None = None) -> None:
         self._redis = redis
         self._listener = listener
         self._version_key = f"{prefix}version"
+        self._catch_up_keys = catch_up_keys or []
+        """The store's change log, tickets, offers, owners, clerks and paused keys: with
+        them the acquire script returns what changed since the listener's copy."""
         self._keys = [f"{prefix}lock", f"{prefix}lock:waiters", f"{prefix}lock:seen",
                       f"{prefix}lock:arrivals"]
         self._wake = f"{prefix}lock:wake:"
@@ -157,10 +183,14 @@ class RedisQueueLock:
             return
         token = f"{self._node}:{next(self._count)}"
         wake = self._wake + token
-        keys = [*self._keys, wake, self._version_key]
+        keys = [*self._keys, wake, self._version_key, *self._catch_up_keys]
+        since = None
+        if self._listener is not None and self._catch_up_keys:
+            since = self._listener.copy_version()
+        args: list[str | int] = [token, self._ttl_ms, self._stale_ms,
+                                 "" if since is None else since]
         try:
-            while not (got := await self._acquire(
-                    keys=keys, args=[token, self._ttl_ms, self._stale_ms])):
+            while not (got := await self._acquire(keys=keys, args=args)):
                 if _cancel_requested():
                     raise asyncio.CancelledError
                 await self._redis.blpop([wake], timeout=self._recheck)
@@ -173,7 +203,10 @@ class RedisQueueLock:
         self._leased_at = asyncio.get_running_loop().time()
         self.leases += 1
         if self._listener is not None:
-            self._listener.lease_started(int(got[1]))
+            if len(got) > 2:
+                self._listener.lease_started(int(got[1]), got[2])
+            else:
+                self._listener.lease_started(int(got[1]))
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:

@@ -23,8 +23,9 @@ one for the current version) what it wrote: ``t:<ticket>`` (ticket or offer),
 ``o:<ticket>|<owner>`` (a ticket added or removed, and its owner's entry),
 ``x:<ticket>|<clerk>`` (a claim), ``c:<clerk>``, ``p:<matter>``. While this node holds
 the lock it serves reads from a :class:`Snapshot`; the copy outlives the lease while
-``version`` shows nobody else wrote, and when someone did, one script brings it up to
-date by re-reading only the records the log names since the copy's version. The whole
+``version`` shows nobody else wrote, and when someone did, it is brought up to date with
+only the records the log names since the copy's version, which the lock's acquire script
+returns with the lease (:mod:`signaling.redis_changes`; no round trip of its own). The whole
 state is read only for a node's first lease or when the log does not reach back to the
 copy's version (a node that sat out more than :data:`LOG_LENGTH` writes). A full read
 decodes only entries whose raw JSON changed since this node last saw them, so a clerk's
@@ -44,7 +45,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from signaling.redis_lock import RedisQueueLock
+from signaling.redis_changes import CHANGES
+from signaling.redis_lock import NOT_ASKED, RedisQueueLock
 from signaling.redis_replay import RedisReplay
 from signaling.replay import Numbered
 from signaling.sessions import Session
@@ -152,51 +154,6 @@ logged(2, 3, 'p:' .. ARGV[1])
 return 1
 """
 
-# KEYS: version, changes, tickets, offers, owners, clerks, paused; ARGV: the copy's version.
-# Returns false when the log does not reach back to that version; {version} when nothing
-# changed; else {version, ticket ids, their tickets, their offers, owners, their ticket
-# ids, clerk ids, their clerks, 1 if a matter was paused or resumed, the paused matters},
-# a missing record as nil.
-_CHANGES = """
-local v = tonumber(redis.call('GET', KEYS[1]) or '0')
-local n = v - tonumber(ARGV[1])
-if n == 0 then return {v} end
-if n < 0 or n > redis.call('LLEN', KEYS[2]) then return false end
-local tickets, owners, clerks, seen, paused = {}, {}, {}, {}, 0
-local function note(list, kind, id)
-  if not seen[kind .. id] then
-    seen[kind .. id] = true
-    list[#list + 1] = id
-  end
-end
-for _, entry in ipairs(redis.call('LRANGE', KEYS[2], -n, -1)) do
-  local kind, rest = string.sub(entry, 1, 1), string.sub(entry, 3)
-  if kind == 'p' then
-    paused = 1
-  elseif kind == 'c' then
-    note(clerks, 'c', rest)
-  elseif kind == 't' then
-    note(tickets, 't', rest)
-  else
-    local bar = string.find(rest, '|', 1, true)
-    note(tickets, 't', string.sub(rest, 1, bar - 1))
-    if kind == 'x' then
-      note(clerks, 'c', string.sub(rest, bar + 1))
-    else
-      note(owners, 'o', string.sub(rest, bar + 1))
-    end
-  end
-end
-local function get(key, fields)
-  if #fields == 0 then return {} end
-  return redis.call('HMGET', key, unpack(fields))
-end
-local members = {}
-if paused == 1 then members = redis.call('SMEMBERS', KEYS[7]) end
-return {v, tickets, get(KEYS[3], tickets), get(KEYS[4], tickets), owners,
-        get(KEYS[5], owners), clerks, get(KEYS[6], clerks), paused, members}
-"""
-
 # KEYS: tickets, offers, owners; ARGV: owner. Returns {id, ticket JSON, offer or false}.
 _TICKET_OF = """
 local id = redis.call('HGET', KEYS[3], ARGV[1])
@@ -229,14 +186,17 @@ class RedisStore:
         self._k_changes = f"{prefix}changes"
         self._logged = [self._k_version, self._k_changes]
         self._ticket_keys = [self._k_tickets, self._k_offers, self._k_owners, *self._logged]
-        self._lock = RedisQueueLock(redis, prefix, ttl=lock_ttl, listener=self)
+        self._change_keys = [*self._logged, self._k_tickets, self._k_offers, self._k_owners,
+                             self._k_clerks, self._k_paused]
+        self._lock = RedisQueueLock(redis, prefix, ttl=lock_ttl, listener=self,
+                                    catch_up_keys=self._change_keys[1:])
         self._claim = redis.register_script(_CLAIM)
         self._add_ticket = redis.register_script(_ADD_TICKET)
         self._put_ticket = redis.register_script(_PUT_TICKET)
         self._remove_ticket = redis.register_script(_REMOVE_TICKET)
         self._put_clerk = redis.register_script(_PUT_CLERK)
         self._set_paused = redis.register_script(_SET_PAUSED)
-        self._changes = redis.register_script(_CHANGES)
+        self._changes = redis.register_script(CHANGES)
         self._ticket_of = redis.register_script(_TICKET_OF)
         self._ticket_cache: dict[str, tuple[Raw, Raw | None, TicketRecord]] = {}
         self._raw_tickets: dict[Raw, tuple[Raw, Raw | None, TicketRecord]] = {}
@@ -270,10 +230,26 @@ class RedisStore:
 
     # ---- the lease's copy of the state ---------------------------------------------
 
-    def lease_started(self, version: int) -> None:
+    def copy_version(self) -> int | None:
+        return None if self._snapshot is None else self._snapshot.version
+
+    def lease_started(self, version: int, changed: Any = NOT_ASKED) -> None:
         self._leased = True
-        if self._snapshot is not None and self._snapshot.version != version:
-            self._behind = True  # another node wrote since this node's last lease
+        snapshot = self._snapshot
+        if snapshot is None:
+            return
+        if changed is NOT_ASKED:
+            if snapshot.version != version:
+                self._behind = True  # another node wrote since this node's last lease
+            return
+        # The lease came with what changed since the copy's version (one round trip
+        # instead of two): apply it now, or read everything on the first read.
+        behind = self._behind or snapshot.version != version
+        self._behind = False
+        if changed is None:
+            self._snapshot = None
+        elif behind:
+            self._apply_changes(snapshot, changed)
 
     def lease_ended(self, version: int | None) -> None:
         self._leased = False
@@ -317,15 +293,18 @@ class RedisStore:
     async def _catch_up(self, snapshot: Snapshot) -> bool:
         """Re-read the records written since the copy's version; False when the change
         log does not reach back that far."""
-        found = await self._changes(keys=[
-            *self._logged, self._k_tickets, self._k_offers, self._k_owners, self._k_clerks,
-            self._k_paused], args=[snapshot.version])
+        found = await self._changes(keys=self._change_keys, args=[snapshot.version])
         if found is None:
             return False
+        self._apply_changes(snapshot, found)
+        return True
+
+    def _apply_changes(self, snapshot: Snapshot, found: list[Any]) -> None:
+        """Bring the copy up to date with what ``changes_since`` returned."""
         self.catch_ups += 1
         if len(found) == 1:
             snapshot.version, snapshot.writes = int(found[0]), 0
-            return True
+            return
         version, ids, raws, offers, owners, owned, clerk_ids, clerks, paused, members = found
         tickets: dict[str, TicketRecord | None] = {}
         for raw_id, raw, offer in zip(ids, raws, offers, strict=True):
@@ -342,7 +321,6 @@ class RedisStore:
             clerks={_text(k): None if raw is None else self._clerk(_text(k), raw)
                     for k, raw in zip(clerk_ids, clerks, strict=True)},
             paused={_text(m) for m in members} if paused else None)
-        return True
 
     def _wrote(self, change: Callable[[Snapshot], None]) -> None:
         """Mirror one write (already in Redis and in the change log) in the copy."""
