@@ -57,6 +57,9 @@ Online = Callable[[str], Awaitable[bool]]
 Announce = Callable[[list[str]], Awaitable[None]]
 P = PresenceState
 S = SessionState
+_EARLY_S = 0.05
+"""How early (wall clock against the event loop's clock) a wrap-up timer may fire and
+still end the wrap-up it was set for."""
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,7 @@ class QueueService:
                 record = replace(record, display_name=principal.display_name, skills=skills,
                                  jurisdictions=jurisdictions)
             await self.store.put_clerk(record)
+            self._arm_wrap_up(record)  # its timer may have died with another node
             self._positions_soon()
             return self.views.clerk(record)
 
@@ -183,12 +187,27 @@ class QueueService:
             await self._end_wrap_up(clerk_id, "clerk_ended_wrap_up")
             return self.views.clerk(await self._clerk(clerk_id))
 
-    async def _end_wrap_up(self, clerk_id: str, reason: str) -> None:
+    async def _end_wrap_up(self, clerk_id: str, reason: str, *, due: bool = False) -> None:
+        """End the clerk's wrap-up (``due``: only if its time is up, for timers; a timer
+        of an earlier wrap-up, left on another node, must not cut a later one short)."""
         self.timers.cancel(f"wrapup:{clerk_id}")
         record = await self._clerk(clerk_id)
-        if record.state is P.WRAP_UP:
-            await self._move(record, P.AVAILABLE, reason)
-            await self._dispatch()
+        if record.state is not P.WRAP_UP:
+            return
+        until = record.wrap_up_until
+        if due and until is not None and until > self.clock() + _EARLY_S:
+            self._arm_wrap_up(record)
+            return
+        await self._move(record, P.AVAILABLE, reason)
+        await self._dispatch()
+
+    def _arm_wrap_up(self, record: ClerkRecord) -> None:
+        """Set this node's timer for a timed wrap-up (another node's may be gone)."""
+        if record.state is not P.WRAP_UP or record.wrap_up_until is None:
+            return
+        clerk_id = record.id
+        self.timers.schedule(f"wrapup:{clerk_id}", record.wrap_up_until - self.clock(),
+                             lambda: self._end_wrap_up(clerk_id, "wrap_up_elapsed", due=True))
 
     async def _clerk(self, clerk_id: str) -> ClerkRecord:
         record = await self.store.get_clerk(clerk_id)
@@ -210,6 +229,8 @@ class QueueService:
         now = self.clock()
         event = (presence.miss(miss, now=now) if miss is not None
                  else presence.transition(new, reason=reason, now=now))
+        if event.new is not P.WRAP_UP:
+            changes.setdefault("wrap_up_until", None)
         record = replace(record.with_presence(presence), **changes)
         if store:
             await self.store.put_clerk(record)
@@ -557,12 +578,12 @@ class QueueService:
         seconds = self.timings.wrap_up
         # with no wrap-up the clerk passes through it under this lock: store only the end
         clerk = await self._move(clerk, P.WRAP_UP, "session_ended", tell=False,
-                                 store=seconds > 0, session_id=None)
+                                 store=seconds > 0, session_id=None,
+                                 wrap_up_until=self.clock() + seconds if seconds > 0 else None)
         if seconds <= 0:
             await self._move(clerk, P.AVAILABLE, "wrap_up_elapsed", tell=False)
             return {"presence": str(P.AVAILABLE), "wrap_up_s": 0}
-        self.timers.schedule(f"wrapup:{clerk_id}", seconds,
-                             lambda: self._end_wrap_up(clerk_id, "wrap_up_elapsed"))
+        self._arm_wrap_up(clerk)
         return {"presence": str(P.WRAP_UP), "wrap_up_s": seconds}
 
     async def _clerk_lost(self, clerk_id: str) -> None:
@@ -607,6 +628,7 @@ class QueueService:
         ended = 0
         async with self._lock:
             for clerk in await self.store.clerks():
+                self._arm_wrap_up(clerk)  # its timer may have been the dead node's
                 session_id = clerk.session_id or clerk.offer_id
                 session = await self.store.get_session(session_id) if session_id else None
                 if session is None or session.media_node != node_id:

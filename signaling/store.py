@@ -40,6 +40,9 @@ class ClerkRecord:
     missed: frozenset[str] = field(default_factory=frozenset)
     offer_id: str | None = None
     session_id: str | None = None
+    wrap_up_until: float | None = None
+    """When a timed wrap-up ends (epoch seconds), so that any node can end it: the timer
+    lives on one node, which may die."""
     _snapshot: Clerk | None = field(default=None, init=False, compare=False, repr=False)
 
     def presence(self, miss_limit: int) -> ClerkPresence:

@@ -74,7 +74,7 @@ def encode_clerk(record: ClerkRecord) -> str:
         "state": str(record.state), "consecutive_misses": record.consecutive_misses,
         "idle_since": record.idle_since, "sessions_today": record.sessions_today,
         "missed": sorted(record.missed), "offer_id": record.offer_id,
-        "session_id": record.session_id,
+        "session_id": record.session_id, "wrap_up_until": record.wrap_up_until,
     })
 
 
@@ -86,6 +86,7 @@ def decode_clerk(raw: str | bytes) -> ClerkRecord:
         consecutive_misses=int(data["consecutive_misses"]), idle_since=data["idle_since"],
         sessions_today=int(data["sessions_today"]), missed=frozenset(data["missed"]),
         offer_id=data["offer_id"], session_id=data["session_id"],
+        wrap_up_until=data.get("wrap_up_until"),  # absent in records of older nodes
     )
 
 
