@@ -31,7 +31,8 @@ log = structlog.get_logger("xiaowu.nodes")
 async def _on_forwarded(app: web.Application, message: dict[str, Any]) -> None:
     queue = app[app_keys.QUEUE]
     if message.get("kind") == "queue_changed":
-        queue.changed_elsewhere([str(t) for t in message.get("forget", [])])
+        queue.changed_elsewhere([str(t) for t in message.get("forget", [])],
+                                _handle_times(message.get("observed")))
         return
     session_id = str(message["session_id"])
     if message.get("kind") == "end":
@@ -40,6 +41,17 @@ async def _on_forwarded(app: web.Application, message: dict[str, Any]) -> None:
         return
     await queue.answer_forwarded(str(message["participant"]), session_id,
                                  str(message["event"]), dict(message["data"]))
+
+
+def _handle_times(raw: Any) -> list[tuple[str, float]]:
+    """The ``observed`` of a ``queue_changed`` message; entries of another shape (a node
+    of another release) are left out."""
+    found: list[tuple[str, float]] = []
+    for entry in raw if isinstance(raw, list) else []:
+        if (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str)
+                and isinstance(entry[1], int | float)):
+            found.append((entry[0], float(entry[1])))
+    return found
 
 
 async def _participants_lost(queue: QueueService, nodes: RedisNodes, node_id: str) -> None:

@@ -54,7 +54,9 @@ from signaling.timers import Timers
 
 log = structlog.get_logger("xiaowu.queue")
 Online = Callable[[str], Awaitable[bool]]
-Announce = Callable[[list[str]], Awaitable[None]]
+Announce = Callable[[list[str], list[tuple[str, float]]], Awaitable[None]]
+"""Tells the other nodes that the queue changed: tickets whose last pushed position they
+must forget, and the handle times (matter, seconds) of sessions completed here since."""
 P = PresenceState
 S = SessionState
 _EARLY_S = 0.05
@@ -114,6 +116,7 @@ class QueueService:
         through the socket.io message queue."""
         self._announce_due = False
         self._forgotten: set[str] = set()  # tickets whose last push the others must forget
+        self._observed: list[tuple[str, float]] = []  # handle times the others must fold in
         self.averager = HandleTimeAverager({m.code: m.expected_minutes for m in config.matters})
         self.views = QueueViews(config, self.averager)
         self._lock = store.lock
@@ -554,6 +557,8 @@ class QueueService:
         self._forget_later(record.owner)
         if outcome is Outcome.COMPLETED and session.handle_seconds is not None:
             self.averager.observe(record.ticket.matter, session.handle_seconds)
+            if self.announce is not None:  # every node's wait estimates learn from it
+                self._observed.append((record.ticket.matter, session.handle_seconds))
         ended = {"session_id": session.session_id, "outcome": str(outcome), "reason": reason}
         if self.cases is not None:
             self.timers.background(f"case-end:{session.session_id}", partial(
@@ -796,10 +801,17 @@ class QueueService:
         if self.announce is not None:
             self._forgotten.add(ticket_id)
 
-    def changed_elsewhere(self, forget: list[str]) -> None:
-        """Another node changed the queue: push positions to this node's sockets."""
+    def changed_elsewhere(self, forget: list[str],
+                          observed: list[tuple[str, float]] | None = None) -> None:
+        """Another node changed the queue: fold in the handle times of the sessions it
+        completed and push positions to this node's sockets."""
         for ticket_id in forget:
             self._sent.pop(ticket_id, None)
+        for matter, seconds in observed or []:
+            try:
+                self.averager.observe(matter, seconds)
+            except ValueError:
+                log.warning("queue.bad_handle_time", matter=matter, seconds=seconds)
         self._positions_soon(announce=False)
 
     def _positions_soon(self, *, announce: bool = True) -> None:
@@ -814,9 +826,11 @@ class QueueService:
 
     async def _push_positions(self) -> None:
         local = self.announce is not None
-        if self.announce is not None and (self._announce_due or self._forgotten):
+        if self.announce is not None and (self._announce_due or self._forgotten
+                                          or self._observed):
             forget, self._forgotten, self._announce_due = sorted(self._forgotten), set(), False
-            await self.announce(forget)
+            observed, self._observed = self._observed, []
+            await self.announce(forget, observed)
         records = await self.store.tickets()
         clerks = await self.store.clerks()
         paused = await self.store.paused()

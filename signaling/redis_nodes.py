@@ -157,12 +157,16 @@ class RedisNodes:
     def changes_channel(self) -> str:
         return f"{self.prefix}queue_changed"
 
-    async def announce_changed(self, forget: list[str]) -> None:
+    async def announce_changed(self, forget: list[str],
+                               observed: list[tuple[str, float]] | None = None) -> None:
         """Tell every other node that the queue changed (each pushes positions to its own
-        sockets), and which tickets' last pushed positions to forget."""
+        sockets), which tickets' last pushed positions to forget, and the handle times
+        (matter, seconds) of the sessions completed here since the last announcement,
+        for every node's wait estimates."""
         try:
             await self.redis.publish(self.changes_channel, json.dumps(
-                {"kind": "queue_changed", "node": self.node.id, "forget": forget}))
+                {"kind": "queue_changed", "node": self.node.id, "forget": forget,
+                 "observed": [[matter, seconds] for matter, seconds in observed or []]}))
         except (RedisError, OSError) as exc:  # the others push at their own next change
             log.warning("node.announce_failed", error=str(exc))
 
