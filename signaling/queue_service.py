@@ -157,6 +157,10 @@ class QueueService:
                 self.timers.schedule(f"grace:{clerk_key(clerk_id)}", self.timings.grace,
                                      lambda: self._clerk_lost(clerk_id))
                 return
+            if await self._back_elsewhere(clerk_key(clerk_id)):
+                # A console on another node (the browser reconnected there before this
+                # node noticed the old socket was gone): the clerk is still at work.
+                return
             if record.offer_id is not None:
                 await self._withdraw_offer(record.offer_id, "clerk_disconnected")
                 record = await self._clerk(clerk_id)
@@ -323,8 +327,9 @@ class QueueService:
         self.timers.schedule(f"forget:{owner}", self.timings.grace, forget)
 
     async def _back_elsewhere(self, participant: str) -> bool:
-        """Whether a participant whose grace period ran out on this node came back on
-        another one (which cannot cancel this node's timer)."""
+        """Whether a participant whose grace period ran out, or whose last socket closed,
+        on this node has a socket open on another one (which cannot cancel this node's
+        timer)."""
         if self.online is None or not await self.online(participant):
             return False
         log.info("grace.back_on_another_node", participant=participant)

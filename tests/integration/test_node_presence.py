@@ -178,3 +178,28 @@ async def test_a_clerk_back_on_another_node_keeps_the_call(two: tuple[Node, Node
         record = await b.service.store.get_clerk("c1")
     assert record is not None and record.session_id == data["offer_id"]
     assert str(record.state) == "busy"
+
+
+async def test_a_clerk_whose_old_socket_closes_after_they_moved_node_stays_at_work(
+        two: tuple[Node, Node]) -> None:
+    """The browser reconnected to node b before node a noticed the old socket was gone
+    (a ping timeout later): node a must not put the clerk offline, nor withdraw an
+    offer node b's console is about to answer."""
+    a, b = two
+    clerk = Principal("clerk", "clerk:c1", display_name="c1", skills=("*",),
+                      jurisdictions=("370500",))
+    await a.nodes.socket_opened("/clerk", "clerk:c1", "s1")
+    await a.service.clerk_online(clerk)
+    await a.service.set_presence("c1", "available")
+    await b.nodes.socket_opened("/clerk", "clerk:c1", "s2")  # the console, reconnected
+    await b.service.clerk_online(clerk)
+    await a.socket_opened("citizen:wx-1", "s3")
+    await _join(a, "citizen:wx-1")  # offered to the clerk
+
+    await a.nodes.socket_closed("/clerk", "clerk:c1", "s1")  # node a notices at last
+    await a.service.clerk_offline("c1")
+
+    async with b.service.store.lock:
+        record = await b.service.store.get_clerk("c1")
+    assert record is not None and str(record.state) == "offered"
+    assert record.offer_id is not None
