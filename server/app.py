@@ -116,7 +116,9 @@ def create_app(settings: Settings, *, config: KioskConfig | None = None,
         app.cleanup_ctx.append(_media_workers_ctx)
     for namespace in ("/kiosk", "/citizen"):
         sio.register_namespace(CitizenNamespace(app, namespace, queue, journal))
-    sio.register_namespace(ClerkNamespace(app, queue, journal))
+    consoles = ClerkNamespace(app, queue, journal)
+    sio.register_namespace(consoles)
+    app[app_keys.CONSOLES] = consoles
     sio.register_namespace(SupervisorNamespace(app, queue, journal))
     sio.attach(app)
     app[app_keys.SIO] = sio

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from server.sms import SmsSender
     from server.storage.blobs import BlobStore
     from server.storage.database import Database
+    from signaling.namespaces import ClerkNamespace
     from signaling.queue_service import QueueService
     from signaling.redis_nodes import RedisNodes
 
@@ -33,6 +34,7 @@ SIO: web.AppKey[socketio.AsyncServer] = web.AppKey("sio")
 QUEUE: web.AppKey[QueueService] = web.AppKey("queue")
 MEDIA: web.AppKey[MediaEndpoint] = web.AppKey("media")
 NODES: web.AppKey[RedisNodes] = web.AppKey("nodes")
+CONSOLES: web.AppKey[ClerkNamespace] = web.AppKey("consoles")
 JOURNAL: web.AppKey[DbJournal] = web.AppKey("journal")
 CAPTURE_POOL: web.AppKey[CapturePool] = web.AppKey("capture_pool")
 CASE_EVENTS: web.AppKey[CaseEvents] = web.AppKey("case_events")

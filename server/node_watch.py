@@ -30,6 +30,10 @@ log = structlog.get_logger("xiaowu.nodes")
 
 async def _on_forwarded(app: web.Application, message: dict[str, Any]) -> None:
     queue = app[app_keys.QUEUE]
+    if message.get("kind") == "tab":
+        await app[app_keys.CONSOLES].tab_elsewhere(str(message.get("participant")),
+                                                   str(message.get("what")))
+        return
     if message.get("kind") == "queue_changed":
         queue.changed_elsewhere([str(t) for t in message.get("forget", [])],
                                 _handle_times(message.get("observed")))

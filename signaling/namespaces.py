@@ -2,7 +2,9 @@
 
 Sockets join a room named for their participant key, so the queue addresses people and
 devices, never socket ids. A clerk may have several tabs open: the newest is active and
-the others are told why they are not (``tab.inactive``) and refused (``inactive_tab``).
+the others are told why they are not (``tab.inactive``) and refused (``inactive_tab``);
+with several nodes the nodes tell each other of a clerk's tabs opening and closing, so
+the rule holds across them.
 """
 
 from __future__ import annotations
@@ -156,6 +158,9 @@ class ClerkNamespace(_QueueNamespace):
 
     def __init__(self, app: web.Application, queue: QueueService, journal: Journal) -> None:
         super().__init__(app, "/clerk", queue, journal)
+        self._elsewhere: set[str] = set()
+        """Clerks whose active console tab is on another node: every tab here is
+        inactive."""
         self.handle("presence.set", self._presence)
         self.handle("offer.accept", self._accept)
         self.handle("offer.decline", self._decline)
@@ -192,8 +197,9 @@ class ClerkNamespace(_QueueNamespace):
 
     async def _run(self, sid: str, event: str, data: Any) -> dict[str, Any]:
         principal = self._principals.get(sid)
-        sids = self._sockets.get(participant_of(principal), []) if principal else []
-        if sids and sids[-1] != sid:
+        key = participant_of(principal) if principal else ""
+        sids = self._sockets.get(key, [])
+        if sids and (sids[-1] != sid or key in self._elsewhere):
             return error_ack(Forbidden("此窗口已在别处打开，当前窗口不可操作",
                                        "this console is open in another tab",
                                        code="inactive_tab"))
@@ -204,7 +210,9 @@ class ClerkNamespace(_QueueNamespace):
         for older in self._sockets.get(key, []):
             await self.emit("tab.inactive", {"reason": "opened_elsewhere"}, to=older)
             await self.leave_room(older, key)
+        self._elsewhere.discard(key)
         await super().connected(sid, principal)
+        await self._tell_tab(key, "opened")
         await self.enter_room(sid, SocketNotifier.CLERKS_ROOM)
         state = await self.queue.clerk_online(principal)
         await self.emit("presence", {"state": state["state"], "reason": "connected"}, to=sid)
@@ -215,9 +223,38 @@ class ClerkNamespace(_QueueNamespace):
         was_active = bool(sids) and sids[-1] == sid
         await super().disconnected(sid, principal)
         remaining = self._sockets.get(key, [])
-        if was_active and remaining:
-            await self.enter_room(remaining[-1], key)
-            await self.emit("tab.active", {"reason": "other_tab_closed"}, to=remaining[-1])
+        elsewhere = key in self._elsewhere
+        if not remaining:
+            self._elsewhere.discard(key)
+        if was_active and not elsewhere:
+            if remaining:
+                await self.enter_room(remaining[-1], key)
+                await self.emit("tab.active", {"reason": "other_tab_closed"},
+                                to=remaining[-1])
+            else:
+                await self._tell_tab(key, "closed")
+
+    async def tab_elsewhere(self, key: str, what: str) -> None:
+        """Another node says a tab of this clerk opened there (every tab here goes
+        inactive) or that their active tab there closed with none left there (the newest
+        here becomes active). Two tabs opened on two nodes at the same instant may both
+        end inactive; reloading one makes it active."""
+        sids = self._sockets.get(key, [])
+        if what == "opened" and sids:
+            if key not in self._elsewhere:
+                await self.emit("tab.inactive", {"reason": "opened_elsewhere"}, to=sids[-1])
+                await self.leave_room(sids[-1], key)
+            self._elsewhere.add(key)
+        elif what == "closed" and key in self._elsewhere:
+            self._elsewhere.discard(key)
+            if sids:
+                await self.enter_room(sids[-1], key)
+                await self.emit("tab.active", {"reason": "other_tab_closed"}, to=sids[-1])
+
+    async def _tell_tab(self, key: str, what: str) -> None:
+        nodes = self.app.get(app_keys.NODES)
+        if nodes is not None:
+            await nodes.announce_tab(key, what)
 
     async def participant_gone(self, key: str) -> None:
         await self.queue.clerk_offline(key.removeprefix("clerk:"))

@@ -170,6 +170,17 @@ class RedisNodes:
         except (RedisError, OSError) as exc:  # the others push at their own next change
             log.warning("node.announce_failed", error=str(exc))
 
+    async def announce_tab(self, participant: str, what: str) -> None:
+        """Tell every other node that a clerk's console tab opened here (the newest tab,
+        wherever it is, is the active one) or that the active one closed here with no
+        other tab of theirs left here (another node may make its newest tab active)."""
+        try:
+            await self.redis.publish(self.changes_channel, json.dumps(
+                {"kind": "tab", "node": self.node.id, "participant": participant,
+                 "what": what}))
+        except (RedisError, OSError) as exc:  # the rule then holds per node, as on one
+            log.warning("node.announce_failed", error=str(exc))
+
     async def forward(self, node_id: str, message: dict[str, Any]) -> bool:
         receivers: int = await self.redis.publish(self.channel(node_id), json.dumps(message))
         return receivers > 0
@@ -188,7 +199,8 @@ class RedisNodes:
                 if message.get("type") != "message":
                     continue
                 data = json.loads(message["data"])
-                if data.get("kind") == "queue_changed" and data.get("node") == self.node.id:
+                if (data.get("kind") in ("queue_changed", "tab")
+                        and data.get("node") == self.node.id):
                     continue  # this node's own announcement
                 task = asyncio.create_task(_guarded(handle, data))
                 tasks.add(task)

@@ -253,3 +253,31 @@ async def test_a_withdrawn_offer_puts_the_citizen_on_the_other_node_back_to_wait
     await clerk.disconnect()  # the offer is withdrawn; nobody else can take the ticket
     back = await citizen.until("queue.update", lambda d: d.get("state") != "offered")
     assert (back["state"], back["position"]) == ("waiting", 1)
+
+
+async def test_a_console_tab_on_the_other_node_takes_over_and_gives_back(
+        nodes: tuple[Node, Node]) -> None:
+    """The newest console tab is the active one whichever node it is on: the older tab
+    on node 1 is told and refused, and is active again once the newer one closes."""
+    node1, node2 = nodes
+    first = await parties.clerk(node1, "wangli")
+    second = parties.Party(node2, "/clerk")
+    await second.connect(headers={"Cookie":
+                                  f"xw_session={await parties.clerk_cookie(node2, 'wangli')}"})
+    assert (await first.next("tab.inactive"))["reason"] == "opened_elsewhere"
+    refused = await first.call("presence.set", {"state": "break"})
+    assert refused["error"]["code"] == "inactive_tab"
+    assert (await second.ok("presence.set", {"state": "break"}))["state"] == "break"
+
+    citizen = await parties.citizen(node2, "wx-tabs")
+    await citizen.ok("queue.join", {"matter": TEACHER})
+    await second.ok("presence.set", {"state": "available"})
+    offer = await second.next("offer")
+    await asyncio.sleep(0.3)
+    assert first.drain("offer") == []  # the inactive tab hears nothing of the queue
+
+    await citizen.ok("queue.leave", {})  # withdraws the offer
+    assert (await second.next("offer.withdrawn"))["offer_id"] == offer["offer_id"]
+    await second.disconnect()
+    assert (await first.next("tab.active"))["reason"] == "other_tab_closed"
+    assert (await first.ok("presence.set", {"state": "break"}))["state"] == "break"
