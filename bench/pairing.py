@@ -278,7 +278,7 @@ class Bench:
     def _steady(self, servers: Sequence[ServerProcess]) -> dict[str, Any]:
         args = self.args
         procs = len(self.citizens)
-        self._profile(servers[0], "steady")
+        self._profile(servers[0], "steady" + profile_suffix(len(servers)))
         cpu = self._cpu(servers)
         start_at = time.monotonic() + 1.0
         progress(f"steady: {args.rate} joins/s for {args.duration} s")
@@ -302,7 +302,7 @@ class Bench:
         assert self.clerks is not None
         paused = self.clerks.call("pause", timeout=60, timeout_s=30)["on_break"]
         progress(f"backlog: {paused} clerks on break; {count} citizens join one by one")
-        self._profile(servers[0], "backlog")
+        self._profile(servers[0], "backlog" + profile_suffix(len(servers)))
         cpu = self._cpu(servers)
         started = time.monotonic()
         shares = [count // len(self.citizens) + (i < count % len(self.citizens))
@@ -394,6 +394,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def profile_suffix(nodes: int) -> str:
+    """Of a phase's profile file: one node's and node 1's of several do not overwrite
+    each other."""
+    return "" if nodes == 1 else f"-node1of{nodes}"
+
+
 def summarize(figures: dict[str, Any]) -> dict[str, Any]:
     """Print the one-node table, and with several nodes theirs and the ratio; return the
     figures for the JSON line."""
@@ -401,7 +407,7 @@ def summarize(figures: dict[str, Any]) -> dict[str, Any]:
     found = report({**figures, "args": {**figures["args"], "nodes": 1}})
     if several is None:
         return found
-    args = {**figures["args"], "profile": None}
+    args = figures["args"]
     found_several = report({"args": args, "bare": figures["bare"], **several})
     ratio = stats.ratio(found_several["offer_p99_ms"], found["offer_p99_ms"])
     met = ratio is not None and ratio <= TARGET_NODES_RATIO

@@ -60,6 +60,10 @@ def report(figures: dict[str, Any]) -> dict[str, Any]:
     s = figures["steady"]
     print(f"xiaowu, steady phase ({figures['clerks_available']} clerks available)")
     _line("join sent -> clerk has offer", offer)
+    if args["nodes"] > 1:
+        for node, latencies in enumerate(stats.offer_latencies_by_node(
+                joins, first, "steady", args["citizen_procs"], args["nodes"]), start=1):
+            _line(f"  citizens on node {node}", stats.summarize(latencies))
     _line("join sent -> join ack", stats.summarize(stats.ack_latencies(joins, "steady")))
     _line("join sent -> session.ended", stats.summarize(
         j["ended"] - j["sent"] for j in steady if j["ended"] is not None))
@@ -97,7 +101,8 @@ def report(figures: dict[str, Any]) -> dict[str, Any]:
     _line("clerk acks with errors", errors or "none")
     _line("citizen sockets dropped", records["citizens_dropped"])
     if args.get("profile") is not None:
-        _profiles(Path(args["profile"]))
+        _profiles(Path(args["profile"]), "" if args["nodes"] == 1 else
+                  f"-node1of{args['nodes']}")
     print()
     steal_pct = _steal_pct(figures["bare"]["cpu"], s["cpu"])
     if steal_pct > STEAL_WARN_PCT:
@@ -143,13 +148,13 @@ def _backlog(found: dict[str, Any], joins: list[dict[str, Any]]) -> None:
     print()
 
 
-def _profiles(folder: Path) -> None:
+def _profiles(folder: Path, suffix: str) -> None:
     for phase in ("steady", "backlog"):
-        total, frames = top_frames(folder / f"{phase}.txt")
+        total, frames = top_frames(folder / f"{phase}{suffix}.txt")
         if not total:
             continue
         print()
         print(f"server profile, {phase} phase: {total} samples holding the GIL "
-              f"({folder / f'{phase}.txt'}); inclusive % / self %")
+              f"({folder / f'{phase}{suffix}.txt'}); inclusive % / self %")
         for frame, inclusive, own in frames:
             print(f"  {inclusive:5.1f} {own:5.1f}  {frame[:110]}")

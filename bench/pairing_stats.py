@@ -66,6 +66,19 @@ def offer_latencies(joins: Iterable[Record], first: dict[str, float],
             if j["phase"] == phase and j["ticket_id"] in first]
 
 
+def offer_latencies_by_node(joins: Iterable[Record], first: dict[str, float], phase: str,
+                            procs: int, nodes: int) -> list[list[float]]:
+    """``offer_latencies`` split by the node the citizen was connected to: citizen
+    ``bench-<i>`` belongs to process i mod ``procs``, which connects to node (process mod
+    ``nodes``) (bench/pairing.py)."""
+    split: list[list[float]] = [[] for _ in range(nodes)]
+    for j in joins:
+        if j["phase"] == phase and j["ticket_id"] in first:
+            index = int(str(j["citizen"]).rsplit("-", 1)[1])
+            split[(index % procs) % nodes].append(first[j["ticket_id"]] - j["sent"])
+    return split
+
+
 def ack_latencies(joins: Iterable[Record], phase: str) -> list[float]:
     return [j["acked"] - j["sent"] for j in joins
             if j["phase"] == phase and j["acked"] is not None and j["error"] is None]
