@@ -95,11 +95,11 @@ def _theta_ranges(lo: float, hi: float) -> list[tuple[float, float]]:
 def quads_from_lines(
     lines: NDArray[np.float64], maps: EdgeMaps
 ) -> tuple[Quads, NDArray[np.float64]]:
-    """All plausible quads made of two line pairs, with their side support (N x 4 x 2, see
+    """All plausible quads made of two line pairs, with their side support (N x 4 x 3, see
     ``_segment_support``)."""
     n = len(lines)
     if n < 4:
-        return np.empty((0, 4, 2)), np.empty((0, 4, 2))
+        return np.empty((0, 4, 2)), np.empty((0, 4, 3))
     h, w = maps.shape
     rho, theta = lines[:, 0], lines[:, 1]
     normal = np.c_[np.cos(theta), np.sin(theta)]
@@ -115,7 +115,7 @@ def quads_from_lines(
     parallel = (dt < math.radians(40)) & (gap > 0.08 * min(w, h))
     pi, pj = i[parallel], j[parallel]
     if len(pi) < 2:
-        return np.empty((0, 4, 2)), np.empty((0, 4, 2))
+        return np.empty((0, 4, 2)), np.empty((0, 4, 3))
     mean_dir = _pair_direction(theta[pi], theta[pj])
     a, b = np.triu_indices(len(pi), 1)
     d = np.abs(mean_dir[a] - mean_dir[b])
@@ -163,24 +163,33 @@ def _segment_support(
 ) -> NDArray[np.float64]:
     """Support of each side between ``lo`` and ``hi`` (profile indices), and beyond its ends.
 
-    Returns N x 4 x 2: [..., 0] the trimmed side, [..., 1] the larger of the two stretches
-    past its corners.  A document's side stops at its corners; a line of the background, a
-    table rule or the far side of a strip runs on.
+    ``cumsum`` is 3 x lines x samples as from ``_line_profiles``.  Returns N x 4 x 3: [..., 0]
+    the trimmed side, [..., 1] the larger of the two stretches past its corners, [..., 2] the
+    share of the trimmed side whose edges step the other way than most of its edges.  A
+    document's side stops at its corners; a line of the background, a table rule or the far
+    side of a strip runs on.  A document's side steps one way along its length; a row of a
+    checkerboard steps up and down in turn.
     """
-    top = cumsum.shape[1] - 1
+    top = cumsum.shape[2] - 1
     span = hi - lo
     trim = span * _END_TRIM
     reach = np.maximum(0.15 * span, 6.0)
     gap = 3.0
-    # The trimmed side, the stretch before it and the one after, in one pass of lookups.
-    starts = np.round(np.stack([lo + trim, lo - gap - reach, hi + gap]))
-    ends = np.round(np.stack([hi - trim, lo - gap, hi + gap + reach]))
-    row = sides * cumsum.shape[1]  # flat lookups: [i * columns + j] is cumsum[i, j]
-    flat = cumsum.ravel()
-    hits = flat[row + np.clip(ends, 0, top).astype(np.intp)]
-    hits = hits - flat[row + np.clip(starts, 0, top).astype(np.intp)]
-    inner, before, after = hits / np.maximum(ends - starts, 1)
-    return np.stack([inner, np.maximum(before, after)], axis=-1)
+    row = sides * cumsum.shape[2]  # flat lookups: [i * columns + j] is cumsum[., i, j]
+    first = np.clip(np.round(lo + trim), 0, top).astype(np.intp)
+    last = np.clip(np.round(hi - trim), 0, top).astype(np.intp)
+    count = np.maximum(np.round(hi - trim) - np.round(lo + trim), 1)
+    rise, fall, either = (c.ravel() for c in cumsum)
+    inner = (either[row + last] - either[row + first]) / count
+    one_way = np.maximum(rise[row + last] - rise[row + first], fall[row + last] - fall[row + first])
+    other_way = inner - one_way / count
+    # The stretches before and after the side, in one pass of lookups.
+    starts = np.round(np.stack([lo - gap - reach, hi + gap]))
+    ends = np.round(np.stack([lo - gap, hi + gap + reach]))
+    hits = either[row + np.clip(ends, 0, top).astype(np.intp)]
+    hits = hits - either[row + np.clip(starts, 0, top).astype(np.intp)]
+    before, after = hits / np.maximum(ends - starts, 1)
+    return np.stack([inner, np.maximum(before, after), other_way], axis=-1)
 
 
 def _pair_direction(t1: NDArray[np.float64], t2: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -193,7 +202,8 @@ def _pair_direction(t1: NDArray[np.float64], t2: NDArray[np.float64]) -> NDArray
 def _line_profiles(
     rho: NDArray[np.float64], theta: NDArray[np.float64], maps: EdgeMaps
 ) -> tuple[NDArray[np.int32], NDArray[np.float64], NDArray[np.float64], int]:
-    """Cumulative edge support along each line, sampled at unit steps."""
+    """Cumulative edge support along each line, sampled at unit steps: 3 x lines x samples,
+    edges of rising, of falling and of either polarity."""
     h, w = maps.shape
     half = math.ceil(math.hypot(w, h))
     normal = np.c_[np.cos(theta), np.sin(theta)]
@@ -204,9 +214,11 @@ def _line_profiles(
     y = np.round(origin[:, 1:2] + direction[:, 1:2] * t).astype(np.intp)
     inside = (x >= 0) & (x < w) & (y >= 0) & (y < h)
     nb = normal_bin(direction)[:, None]
-    hit = maps.oriented(nb, np.clip(y, 0, h - 1), np.clip(x, 0, w - 1)) & inside
-    cumsum = np.zeros((len(rho), 2 * half + 2), np.int32)
-    np.cumsum(hit, axis=1, out=cumsum[:, 1:])
+    ys, xs = np.clip(y, 0, h - 1), np.clip(x, 0, w - 1)
+    rise, fall = maps.polarities(nb, ys, xs)
+    cumsum = np.zeros((3, len(rho), 2 * half + 2), np.int32)
+    for k, hit in enumerate((rise & inside, fall & inside, (rise | fall) & inside)):
+        np.cumsum(hit, axis=1, out=cumsum[k, :, 1:])
     return cumsum, origin, direction, half
 
 

@@ -29,6 +29,10 @@ class EdgeMaps:
     # Bit b set where an edge pixel of about normal bin b (that or a neighbour bin) lies within
     # a pixel: eight binary maps in one byte each, see ``oriented``.
     near_bits: NDArray[np.uint8]
+    # The same with the gradient's sign: bit s (0-15, ``ORIENTATION_BINS`` per half turn) for
+    # an edge whose colour steps along direction s; bits s and s + 8 are the two polarities of
+    # unsigned bin s.  See ``polarities``.
+    near_signed: NDArray[np.uint16]
     near_bin: list[NDArray[np.uint8]]  # per bin: edge pixels (255) of that or a neighbour bin
     lab: NDArray[np.float32]  # smoothed colour, Lab scaled by channel gain
 
@@ -44,6 +48,16 @@ class EdgeMaps:
         be inside the image; the three arrays broadcast."""
         flat = self.near_bits.ravel()[ys * self.edges.shape[1] + xs]
         return np.asarray((flat >> bins) & 1, np.bool_)
+
+    def polarities(
+        self, bins: NDArray[np.intp], ys: NDArray[np.intp], xs: NDArray[np.intp]
+    ) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+        """As ``oriented``, apart for the two polarities of the step: edges where the colour
+        rises along the bin's normal, and where it falls."""
+        flat = self.near_signed.ravel()[ys * self.edges.shape[1] + xs]
+        rise = np.asarray((flat >> bins) & 1, np.bool_)
+        fall = np.asarray((flat >> (bins + ORIENTATION_BINS)) & 1, np.bool_)
+        return rise, fall
 
 
 def edge_maps(small: NDArray[np.uint8], low: float, high: float) -> EdgeMaps:
@@ -65,24 +79,34 @@ def edge_maps(small: NDArray[np.uint8], low: float, high: float) -> EdgeMaps:
     angle = np.arctan2(
         np.take_along_axis(ey, best, axis=1)[:, 0], np.take_along_axis(ex, best, axis=1)[:, 0]
     )
-    bins = np.round(angle * (ORIENTATION_BINS / np.pi)).astype(np.intp) % ORIENTATION_BINS
-    bits = np.zeros(h * w, np.uint8)
-    bits[at] = np.left_shift(1, bins).astype(np.uint8)
+    turn = 2 * ORIENTATION_BINS
+    signed = np.round(angle * (ORIENTATION_BINS / np.pi)).astype(np.intp) % turn
+    bits = np.zeros(h * w, np.uint16)
+    bits[at] = np.left_shift(1, signed).astype(np.uint16)
     bits = bits.reshape(h, w)
-    # Bin b's map takes bins b - 1, b and b + 1 (modulo 8): rotate the byte both ways.
-    near = bits | (bits << 1) | (bits >> 7) | (bits >> 1) | (bits << 7)
+    # Signed bin s's map takes s - 1, s and s + 1 (modulo 16): rotate the word both ways.
+    near16 = bits | (bits << 1) | (bits >> 15) | (bits >> 1) | (bits << 15)
+    near = ((near16 & 0xFF) | (near16 >> 8)).astype(np.uint8)  # both polarities of a bin
     near_bin = [
         np.asarray(cv2.threshold(near & np.uint8(1 << b), 0, 255, cv2.THRESH_BINARY)[1], np.uint8)
         for b in range(ORIENTATION_BINS)
     ]
-    # 3 x 3 dilation of every bit at once (an OR over the neighbours), in rows then columns.
-    rows = near.copy()
-    rows[:, 1:] |= near[:, :-1]
-    rows[:, :-1] |= near[:, 1:]
-    near_bits = rows.copy()
-    near_bits[1:] |= rows[:-1]
-    near_bits[:-1] |= rows[1:]
-    return EdgeMaps(edges=edges, near_bits=near_bits, near_bin=near_bin, lab=lab)
+    near_signed = _dilate_bits(near16)
+    near_bits = ((near_signed & 0xFF) | (near_signed >> 8)).astype(np.uint8)
+    return EdgeMaps(
+        edges=edges, near_bits=near_bits, near_signed=near_signed, near_bin=near_bin, lab=lab
+    )
+
+
+def _dilate_bits(bits: NDArray[np.uint16]) -> NDArray[np.uint16]:
+    """3 x 3 dilation of every bit at once (an OR over the neighbours), in rows then columns."""
+    rows = bits.copy()
+    rows[:, 1:] |= bits[:, :-1]
+    rows[:, :-1] |= bits[:, 1:]
+    out = rows.copy()
+    out[1:] |= rows[:-1]
+    out[:-1] |= rows[1:]
+    return out
 
 
 def normal_bin(direction: NDArray[np.floating]) -> NDArray[np.intp]:
@@ -96,9 +120,10 @@ def normal_bin(direction: NDArray[np.floating]) -> NDArray[np.intp]:
 def side_support(
     maps: EdgeMaps, quads: NDArray[np.floating], samples: int = 32
 ) -> NDArray[np.float64]:
-    """Support of each side of arbitrary quads, N x 4 x 2, as ``candidates._segment_support``:
+    """Support of each side of arbitrary quads, N x 4 x 3, as ``candidates._segment_support``:
     the fraction of the side (less 6 % at each end, for rounded corners and fingers holding a
-    corner) backed by edges of matching orientation, and the same past its ends."""
+    corner) backed by edges of matching orientation, the same past its ends, and the fraction
+    of the side backed only by edges that step the other way than most of its edges."""
     q = np.asarray(quads, np.float64).reshape(-1, 4, 2)
     a = q
     b = np.roll(q, -1, axis=1)
@@ -110,11 +135,18 @@ def side_support(
     t_before = -gap[..., None] - reach[..., None] * u
     t_after = 1 + gap[..., None] + reach[..., None] * u
     nb = normal_bin(b - a)
-    inner = _hits(maps, a, b, t_in, nb).mean(axis=2)
+    rise, fall = _hits(maps, a, b, t_in, nb)
+    inner = (rise | fall).mean(axis=2)
+    other_way = inner - np.maximum(rise.mean(axis=2), fall.mean(axis=2))
     beyond = np.maximum(
-        _hits(maps, a, b, t_before, nb).mean(axis=2), _hits(maps, a, b, t_after, nb).mean(axis=2)
+        _either(_hits(maps, a, b, t_before, nb)).mean(axis=2),
+        _either(_hits(maps, a, b, t_after, nb)).mean(axis=2),
     )
-    return np.stack([inner, beyond], axis=-1)
+    return np.stack([inner, beyond, other_way], axis=-1)
+
+
+def _either(hits: tuple[NDArray[np.bool_], NDArray[np.bool_]]) -> NDArray[np.bool_]:
+    return hits[0] | hits[1]
 
 
 def _hits(
@@ -123,7 +155,8 @@ def _hits(
     b: NDArray[np.float64],
     t: NDArray[np.float64],
     nb: NDArray[np.intp],
-) -> NDArray[np.bool_]:
+) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+    """Edges of each polarity (see ``EdgeMaps.polarities``) at points ``t`` along the sides."""
     pts = a[:, :, None, :] + (b - a)[:, :, None, :] * t[..., None]
     h, w = maps.shape
     xi = np.round(pts[..., 0]).astype(np.intp)
@@ -131,7 +164,8 @@ def _hits(
     inside = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)
     xi = np.clip(xi, 0, w - 1)
     yi = np.clip(yi, 0, h - 1)
-    return np.asarray(maps.oriented(nb[:, :, None], yi, xi) & inside, np.bool_)
+    rise, fall = maps.polarities(nb[:, :, None], yi, xi)
+    return rise & inside, fall & inside
 
 
 def side_contrast(
