@@ -99,6 +99,7 @@ def _plain_edge_features(
                 math.sqrt(area / (w * h)),
                 min(max(margin / min(w, h), -0.1), 0.1) * 10,
                 min(sines),
+                sum(max(v - 0.25, 0.0) for v in s[:, 2]) / 4,
             ]
         )
     return np.array(out)
@@ -107,7 +108,7 @@ def _plain_edge_features(
 def test_edge_features_match_a_quad_by_quad_statement() -> None:
     quads = _random_quads(400, 3)
     rng = np.random.default_rng(4)
-    support = rng.uniform(0, 1, (400, 4, 2))
+    support = rng.uniform(0, 1, (400, 4, 3))
     support[::4, 2, 0] = support[::4, 0, 0]  # ties in the sorted support
     got = edge_features(quads, support, SHAPE)
     assert got.shape == (400, len(EDGE_FEATURES))

@@ -10,7 +10,7 @@ from numpy.typing import NDArray
 from media.documents import detect_quad
 from media.documents.edges import ORIENTATION_BINS, edge_maps, side_support
 from media.documents.geometry import document_frame_iou
-from media.documents.scoring import FEATURES, alternating, score
+from media.documents.scoring import FEATURES, alternating, edge_features, edge_score, score
 
 
 def _checkerboard(
@@ -96,3 +96,16 @@ def test_a_page_on_a_checked_cloth_is_found_not_the_cloths_rows() -> None:
     found = detect_quad(image)
     assert found is not None
     assert document_frame_iou(found, quad) > 0.9
+
+
+def test_the_first_cut_counts_alternating_sides_too() -> None:
+    """A checked cloth makes hundreds of line quads, well backed by edges: in the cheap first
+    cut they would crowd out the page's outline before the final ranking saw their rows."""
+    quad = np.array([[[40.0, 30.0], [280.0, 30.0], [280.0, 200.0], [40.0, 200.0]]])
+    plain = np.full((1, 4, 3), 0.9)
+    plain[..., 1:] = 0.0
+    checked = plain.copy()
+    checked[..., 2] = 0.45
+    cut = edge_score(edge_features(np.concatenate([quad, quad]),
+                                   np.concatenate([plain, checked]), (240, 320)))
+    assert cut[1] < cut[0] - 5.0
