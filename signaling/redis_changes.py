@@ -1,8 +1,9 @@
 """The Lua that reads the queue store's change log: what was written since a version.
 
-Shared by the store's catch-up script and the lock's acquire script (which returns the
-changes with the lease, saving a round trip whenever another node wrote since this
-node's last lease). Layout and log entries are described in :mod:`signaling.redis_store`.
+A Lua function for the lock's acquire script, which returns the changes with the lease:
+a node whose copy of the store is behind (another node wrote since its last lease) is
+brought up to date without a round trip of its own. Layout and log entries are described
+in :mod:`signaling.redis_store`.
 """
 
 from __future__ import annotations
@@ -53,9 +54,3 @@ local function changes_since(k, since)
           get(k[5], owners), clerks, get(k[6], clerks), paused, members}
 end
 """
-
-CHANGES = CHANGES_FN + """
-return changes_since(KEYS, tonumber(ARGV[1]))
-"""
-"""KEYS: version, changes, tickets, offers, owners, clerks, paused; ARGV: the copy's
-version. Returns what ``changes_since`` returns."""

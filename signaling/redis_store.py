@@ -45,7 +45,6 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from signaling.redis_changes import CHANGES
 from signaling.redis_lock import NOT_ASKED, RedisQueueLock
 from signaling.redis_replay import RedisReplay
 from signaling.replay import Numbered
@@ -196,7 +195,6 @@ class RedisStore:
         self._remove_ticket = redis.register_script(_REMOVE_TICKET)
         self._put_clerk = redis.register_script(_PUT_CLERK)
         self._set_paused = redis.register_script(_SET_PAUSED)
-        self._changes = redis.register_script(CHANGES)
         self._ticket_of = redis.register_script(_TICKET_OF)
         self._ticket_cache: dict[str, tuple[Raw, Raw | None, TicketRecord]] = {}
         self._raw_tickets: dict[Raw, tuple[Raw, Raw | None, TicketRecord]] = {}
@@ -204,7 +202,7 @@ class RedisStore:
         self._leased = False
         self._snapshot: Snapshot | None = None
         self._behind = False
-        """The copy may miss writes logged after its version: catch up before reading."""
+        """The copy may miss writes logged after its version: catch up next lease."""
         self.full_reads = 0
         """Times this node read the whole state into its copy (tests, benchmarks)."""
         self.catch_ups = 0
@@ -238,17 +236,13 @@ class RedisStore:
         snapshot = self._snapshot
         if snapshot is None:
             return
-        if changed is NOT_ASKED:
-            if snapshot.version != version:
-                self._behind = True  # another node wrote since this node's last lease
-            return
-        # The lease came with what changed since the copy's version (one round trip
-        # instead of two): apply it now, or read everything on the first read.
-        behind = self._behind or snapshot.version != version
+        behind = self._behind or snapshot.version != version  # someone else wrote
         self._behind = False
-        if changed is None:
-            self._snapshot = None
-        elif behind:
+        if not behind:
+            return
+        if changed is NOT_ASKED or changed is None:
+            self._snapshot = None  # the log does not reach back that far: read it all
+        else:  # what changed came with the lease: no round trip of its own
             self._apply_changes(snapshot, changed)
 
     def lease_ended(self, version: int | None) -> None:
@@ -268,10 +262,6 @@ class RedisStore:
         else None."""
         if not self._leased:
             return None
-        if self._snapshot is not None and self._behind:
-            if not await self._catch_up(self._snapshot):
-                self._snapshot = None
-            self._behind = False
         if self._snapshot is None:
             self.full_reads += 1
             self._behind = False
@@ -290,17 +280,9 @@ class RedisStore:
                 paused={_text(m) for m in paused}, version=int(version or 0))
         return self._snapshot
 
-    async def _catch_up(self, snapshot: Snapshot) -> bool:
-        """Re-read the records written since the copy's version; False when the change
-        log does not reach back that far."""
-        found = await self._changes(keys=self._change_keys, args=[snapshot.version])
-        if found is None:
-            return False
-        self._apply_changes(snapshot, found)
-        return True
-
     def _apply_changes(self, snapshot: Snapshot, found: list[Any]) -> None:
-        """Bring the copy up to date with what ``changes_since`` returned."""
+        """Bring the copy up to date with what ``changes_since`` returned for its version
+        (the records the change log names since, as Redis holds them now)."""
         self.catch_ups += 1
         if len(found) == 1:
             snapshot.version, snapshot.writes = int(found[0]), 0

@@ -24,6 +24,7 @@ from signaling.queue_service import QueueService, QueueTimings
 from signaling.redis_nodes import RedisNodes
 from signaling.redis_store import RedisStore, connect
 from tests.integration.test_queue_race import CountingJournal, SharedNotifier
+from tests.unit.queue_sessions import CLERK
 
 pytestmark = pytest.mark.redis
 GRACE = 0.2
@@ -153,10 +154,8 @@ async def test_a_dead_nodes_citizens_get_a_grace_period_on_a_survivor(
 
 async def test_a_clerk_back_on_another_node_keeps_the_call(two: tuple[Node, Node]) -> None:
     a, b = two
-    clerk = Principal("clerk", "clerk:c1", display_name="c1", skills=("*",),
-                      jurisdictions=("370500",))
     await a.nodes.socket_opened("/clerk", "clerk:c1", "s1")
-    await a.service.clerk_online(clerk)
+    await a.service.clerk_online(CLERK)
     await a.service.set_presence("c1", "available")
     await a.socket_opened("citizen:wx-call", "s2")
     await _join(a, "citizen:wx-call")
@@ -171,7 +170,7 @@ async def test_a_clerk_back_on_another_node_keeps_the_call(two: tuple[Node, Node
     await a.nodes.socket_closed("/clerk", "clerk:c1", "s1")
     await a.service.clerk_offline("c1")  # the console dropped: grace on node a
     await b.nodes.socket_opened("/clerk", "clerk:c1", "s3")
-    await b.service.clerk_online(clerk)
+    await b.service.clerk_online(CLERK)
     await asyncio.sleep(GRACE * 4)
 
     async with b.service.store.lock:
@@ -186,13 +185,11 @@ async def test_a_clerk_whose_old_socket_closes_after_they_moved_node_stays_at_wo
     (a ping timeout later): node a must not put the clerk offline, nor withdraw an
     offer node b's console is about to answer."""
     a, b = two
-    clerk = Principal("clerk", "clerk:c1", display_name="c1", skills=("*",),
-                      jurisdictions=("370500",))
     await a.nodes.socket_opened("/clerk", "clerk:c1", "s1")
-    await a.service.clerk_online(clerk)
+    await a.service.clerk_online(CLERK)
     await a.service.set_presence("c1", "available")
     await b.nodes.socket_opened("/clerk", "clerk:c1", "s2")  # the console, reconnected
-    await b.service.clerk_online(clerk)
+    await b.service.clerk_online(CLERK)
     await a.socket_opened("citizen:wx-1", "s3")
     await _join(a, "citizen:wx-1")  # offered to the clerk
 

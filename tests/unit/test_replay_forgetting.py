@@ -9,12 +9,11 @@ from server.catalogue_loader import load_kiosk_config
 from server.principals import Principal
 from server.settings import DEFAULT_CONFIG_DIR
 from signaling.memory_store import MemoryStore
-from signaling.protocol import QueueJoin
-from signaling.queue_service import QueueService, QueueTimings, clerk_key
+from signaling.queue_service import QueueService, QueueTimings
 from tests.integration.test_queue_race import CountingJournal, SharedNotifier
+from tests.unit.queue_sessions import CLERK, TEACHER, serve
 
 GRACE = 0.05
-TEACHER = QueueJoin.model_validate({"matter": "EDU-TQ-CONFIRM"})
 
 
 def _service() -> QueueService:
@@ -25,20 +24,9 @@ def _service() -> QueueService:
 
 async def _serve(service: QueueService, citizen: Principal) -> None:
     """Join, and a clerk serves the citizen to the end (session events are numbered)."""
-    clerk = Principal("clerk", "clerk:c1", display_name="c1", skills=("*",),
-                      jurisdictions=("370500",))
-    await service.clerk_online(clerk)
+    await service.clerk_online(CLERK)
     await service.set_presence("c1", "available")
-    await service.join(citizen.subject, citizen, TEACHER)
-    notifier = service.notifier
-    assert isinstance(notifier, SharedNotifier)
-    while True:
-        event, data = await asyncio.wait_for(notifier.inbox[clerk_key("c1")].get(), 5)
-        if event == "offer":
-            break
-    await service.accept("c1", data["offer_id"])
-    await service.connected(clerk_key("c1"), data["offer_id"])
-    await service.end("c1", data["offer_id"], "completed", "served")
+    await serve(service, citizen)
 
 
 async def test_log_of_a_citizen_served_is_forgotten_after_grace() -> None:

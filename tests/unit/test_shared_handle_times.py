@@ -9,32 +9,21 @@ from typing import Any
 
 import pytest
 
-from server.catalogue_loader import load_kiosk_config
 from server.node_watch import _handle_times
 from server.principals import Principal
-from server.settings import DEFAULT_CONFIG_DIR
 from signaling.media_signaling import MediaNode
-from signaling.memory_store import MemoryStore
-from signaling.protocol import QueueJoin
-from signaling.queue_service import QueueService, QueueTimings, clerk_key
+from signaling.queue_service import QueueService, QueueTimings
 from signaling.redis_nodes import RedisNodes
 from signaling.redis_store import connect
-from tests.integration.test_queue_race import CountingJournal, SharedNotifier
+from tests.unit.queue_sessions import CLERK, TEACHER, serve, services_on_one_store
 
-MATTER = "EDU-TQ-CONFIRM"
-CLERK = Principal("clerk", "clerk:c1", display_name="c1", skills=("*",),
-                  jurisdictions=("370500",))
+MATTER = TEACHER.matter
 
 
 @pytest.fixture
 async def nodes() -> AsyncIterator[list[QueueService]]:
     """Two queue services on one store, each announcing its changes to the other."""
-    store, notifier = MemoryStore(), SharedNotifier()
-    config = load_kiosk_config(DEFAULT_CONFIG_DIR)
-    services: list[QueueService] = []
-    for _ in range(2):
-        services.append(QueueService(store, config, notifier, CountingJournal(),
-                                     QueueTimings(wrap_up=0, position_debounce=0.01)))
+    services = services_on_one_store(2, QueueTimings(wrap_up=0, position_debounce=0.01))
     for me, other in ((0, 1), (1, 0)):
         async def announce(forget: list[str], observed: list[tuple[str, float]],
                            to: QueueService = services[other]) -> None:
@@ -45,20 +34,6 @@ async def nodes() -> AsyncIterator[list[QueueService]]:
         await service.close()
 
 
-async def _complete(node: QueueService, citizen: str) -> None:
-    principal = Principal("citizen", f"citizen:{citizen}")
-    await node.join(principal.subject, principal, QueueJoin.model_validate({"matter": MATTER}))
-    notifier = node.notifier
-    assert isinstance(notifier, SharedNotifier)
-    while True:
-        event, data = await asyncio.wait_for(notifier.inbox[clerk_key("c1")].get(), 5)
-        if event == "offer":
-            break
-    await node.accept("c1", data["offer_id"])
-    await node.connected(clerk_key("c1"), data["offer_id"])
-    await node.end("c1", data["offer_id"], "completed", "served")
-
-
 async def test_a_session_completed_on_one_node_updates_the_others_estimates(
         nodes: list[QueueService]) -> None:
     a, b = nodes
@@ -66,7 +41,7 @@ async def test_a_session_completed_on_one_node_updates_the_others_estimates(
     await a.clerk_online(CLERK)
     await a.set_presence("c1", "available")
     for i in range(3):
-        await _complete(a, f"wx-{i}")
+        await serve(a, Principal("citizen", f"citizen:wx-{i}"))
     learnt = a.averager.average_seconds(MATTER)
     assert learnt < seed  # three sessions of milliseconds pulled it down
     for _ in range(100):

@@ -11,28 +11,18 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from server.catalogue_loader import load_kiosk_config
 from server.principals import Principal
-from server.settings import DEFAULT_CONFIG_DIR
-from signaling.memory_store import MemoryStore
 from signaling.presence import PresenceState
-from signaling.protocol import QueueJoin
-from signaling.queue_service import QueueService, QueueTimings, clerk_key
+from signaling.queue_service import QueueService, QueueTimings
 from signaling.store_codec import decode_clerk, encode_clerk
-from tests.integration.test_queue_race import CountingJournal, SharedNotifier
+from tests.unit.queue_sessions import CLERK, serve, services_on_one_store
 
 WRAP_UP = 0.4
-TEACHER = QueueJoin.model_validate({"matter": "EDU-TQ-CONFIRM"})
-CLERK = Principal("clerk", "clerk:c1", display_name="c1", skills=("*",),
-                  jurisdictions=("370500",))
 
 
 @pytest.fixture
 async def nodes() -> AsyncIterator[list[QueueService]]:
-    store, notifier = MemoryStore(), SharedNotifier()
-    config = load_kiosk_config(DEFAULT_CONFIG_DIR)
-    services = [QueueService(store, config, notifier, CountingJournal(),
-                             QueueTimings(wrap_up=WRAP_UP)) for _ in range(2)]
+    services = services_on_one_store(2, QueueTimings(wrap_up=WRAP_UP))
     yield services
     for service in services:
         await service.close()
@@ -40,17 +30,7 @@ async def nodes() -> AsyncIterator[list[QueueService]]:
 
 async def _serve(node: QueueService, citizen: str) -> None:
     """A citizen joins on ``node`` and the clerk (available) serves them to the end."""
-    principal = Principal("citizen", f"citizen:{citizen}")
-    await node.join(principal.subject, principal, TEACHER)
-    notifier = node.notifier
-    assert isinstance(notifier, SharedNotifier)
-    while True:
-        event, data = await asyncio.wait_for(notifier.inbox[clerk_key("c1")].get(), 5)
-        if event == "offer":
-            break
-    await node.accept("c1", data["offer_id"])
-    await node.connected(clerk_key("c1"), data["offer_id"])
-    await node.end("c1", data["offer_id"], "completed", "served")
+    await serve(node, Principal("citizen", f"citizen:{citizen}"))
 
 
 async def _state(node: QueueService) -> PresenceState:
@@ -112,9 +92,8 @@ async def test_a_timer_left_from_an_earlier_wrap_up_does_not_end_a_later_one(
 async def test_the_end_of_a_wrap_up_survives_the_store() -> None:
     """The Redis store keeps clerks as JSON: the end time goes with them, and a record
     written by a node of the previous release (no such field) still reads."""
-    store = MemoryStore()
-    service = QueueService(store, load_kiosk_config(DEFAULT_CONFIG_DIR), SharedNotifier(),
-                           CountingJournal(), QueueTimings(wrap_up=WRAP_UP))
+    [service] = services_on_one_store(1, QueueTimings(wrap_up=WRAP_UP))
+    store = service.store
     try:
         await service.clerk_online(CLERK)
         await service.set_presence("c1", "available")
