@@ -64,7 +64,7 @@ from signaling.store_snapshot import Snapshot
 
 LOG_LENGTH = 4096
 """Entries the change log keeps (a few hundred KB). A node further behind reads
-everything. The bound also keeps the catch-up script's ``HMGET`` of the changed records
+everything. The bound also keeps the acquire script's ``HMGET`` of the changed records
 under the 8,000 arguments Redis's Lua lets ``unpack`` spread."""
 
 # Prepended to every script that writes: bump ``version`` (KEYS[v]) and log ``entry``
