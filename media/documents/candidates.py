@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from itertools import combinations
 
 import cv2
@@ -264,8 +265,11 @@ def plausible(
     return np.asarray(result, np.bool_)
 
 
-def region_quads(small: NDArray[np.uint8], maps: EdgeMaps) -> Quads:
-    """Quads around large regions: Otsu on lightness and saturation, and closed edges."""
+def region_quads(
+    small: NDArray[np.uint8], maps: EdgeMaps, extra: Sequence[NDArray[np.uint8]] = ()
+) -> Quads:
+    """Quads around large regions: Otsu on lightness and saturation, closed edges, and the
+    ``extra`` masks (255 inside) of the working image's size."""
     h, w = maps.shape
     hsv = cv2.cvtColor(small, cv2.COLOR_BGR2HSV)
     grey = cv2.GaussianBlur(hsv[..., 2], (5, 5), 0)
@@ -276,6 +280,7 @@ def region_quads(small: NDArray[np.uint8], maps: EdgeMaps) -> Quads:
         masks += [m, 255 - m]
     closed = cv2.dilate(maps.edges, np.ones((3, 3), np.uint8))
     masks.append(255 - closed)
+    masks.extend(extra)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
     out: list[NDArray[np.float64]] = []
     min_area = 0.03 * w * h

@@ -21,6 +21,8 @@ def _found(scores: list[float]) -> tuple[Candidates, NDArray[np.float32]]:
         np.array(scores),
         found.maps,
         found.density,
+        found.probability,
+        found.overlap[[0, 0]],
     )
     return two, quad
 
