@@ -46,12 +46,14 @@ _RERANK_GAP = 2.0
 # _MASK_CENTRE) more; a region outline overlapping it by _MASK_KEEP stays a candidate however
 # faint its sides, and a candidate overlapping it by _MASK_SURE is tried however low its edge
 # cues score.  Chosen on frames of seed 60002 of both generators (200 documents, 20 empty
-# desks; neither a training seed of the map nor an evaluation seed of bench/documents.py):
-# weights 8-48 and centres 0.3-0.7 gave mean Jaccard 0.956-0.967 against 0.935 without the
-# map, and 32 / 0.5 the best with the fewest false positives (2 of 20 against 8); then keeping
-# and trying such outlines (a pale card on a pale desk, found by the map alone) 0.971 with
-# _MASK_SURE 0.85 and 0.975 with 0.75, no more false positives.  A correct outline overlaps a
-# small card's map by only 0.75-0.85: the map's cells along its sides are half document.
+# desks; neither a training seed of the map nor an evaluation seed of bench/documents.py),
+# with the first network: weights 8-48 and centres 0.3-0.7 gave mean Jaccard 0.956-0.967
+# against 0.935 without the map, 32 / 0.5 the best with the fewest false positives (2 of 20
+# against 8); keeping and trying the outlines the map backs (a pale card on a pale desk,
+# found by the map alone) 0.971 with _MASK_SURE 0.85 and 0.975 with 0.75, no more false
+# positives.  A correct outline overlaps a small card's map by only 0.75-0.85: the map's
+# cells along its sides are half document.  With the shipped network: 0.977 and 1 false
+# positive at 32 / 0.5 (weights 16, 24, 48: 0.973, 0.973, 0.977).
 _MASK_WEIGHT = 32.0
 _MASK_CENTRE = 0.5
 _MASK_SURE = 0.75
@@ -63,7 +65,7 @@ _NESTING = [FEATURES.index("holds_others"), FEATURES.index("held_by_other")]
 class Candidates:
     """Ranked candidate outlines on the working image."""
 
-    factor: int  # full-resolution pixels per working pixel
+    factor: int  # full-resolution pixels per working pixel, rounded
     quads: NDArray[np.float64]  # N x 4 x 2, working image
     features: NDArray[np.float64]  # N x len(scoring.FEATURES)
     scores: NDArray[np.float64]  # N, best first
@@ -71,6 +73,7 @@ class Candidates:
     density: NDArray[np.float32]  # interior.print_density of the maps
     probability: NDArray[np.float32]  # mask.document_probability of the frame
     overlap: NDArray[np.float64]  # N, mask.quad_overlap of each quad with it
+    scale: NDArray[np.float64]  # (x, y) full-resolution pixels per working pixel, exactly
 
 
 def detect_quad(image: NDArray[np.uint8]) -> NDArray[np.float32] | None:
@@ -89,7 +92,7 @@ def detect_quad(image: NDArray[np.uint8]) -> NDArray[np.float32] | None:
 
     def fit(k: int) -> NDArray[np.float64]:
         if k not in fitted:
-            full = (found.quads[k] + 0.5) * factor - 0.5
+            full = (found.quads[k] + 0.5) * found.scale - 0.5
             fitted[k] = refine_quad(image, full, search_radius(factor), tolerance).quad
         return fitted[k]
 
@@ -125,8 +128,7 @@ def rerank(found: Candidates, tries: list[int], coarse: list[NDArray[np.float64]
     order = list(range(len(tries)))
     if len(tries) < 2 or found.scores[tries[0]] < found.scores[tries].max():
         return order
-    factor = found.factor
-    fitted = canonical_quads((np.array(coarse) + 0.5) / factor - 0.5)
+    fitted = canonical_quads((np.array(coarse) + 0.5) / found.scale - 0.5)
     ok = plausible(fitted, found.maps.shape)
     if not ok[0]:
         return order
@@ -195,8 +197,10 @@ def candidates(image: NDArray[np.uint8]) -> Candidates | None:
     order = _distinct_best(quads, scores, len(quads))
     first = outermost(quads[order], feats[order], scores[order], maps)
     order.insert(0, order.pop(first))
+    # 1280 / 3 is no integer: the working image is 426 wide for 1280, 3.005 pixels each.
+    scale = np.array([w / small.shape[1], h / small.shape[0]])
     return Candidates(factor, quads[order], feats[order], scores[order], maps, density,
-                      probability, overlap[order])
+                      probability, overlap[order], scale)
 
 
 def mask_score(

@@ -23,6 +23,7 @@ def _found(scores: list[float]) -> tuple[Candidates, NDArray[np.float32]]:
         found.density,
         found.probability,
         found.overlap[[0, 0]],
+        found.scale,
     )
     return two, quad
 
