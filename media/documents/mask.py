@@ -3,9 +3,10 @@ probability that each cell of a 96 x 72 grid over the frame is document.
 
 The edge cues of ``scoring`` see sides; this sees the whole sheet, so it still holds where a
 side fades into a pale desk, glare or a blur, and it does not mistake a table rule, a
-checkerboard's rows or a page of newsprint for an outline.  ``detect`` uses it twice: its
-overlap with each candidate is one more ranking cue, and its outline is one more region
-candidate.  Edges still place the corners: the map is 8 frame pixels a cell at best.
+checkerboard's rows or a page of newsprint for an outline.  ``detect`` uses it three ways:
+its overlap with each candidate is one more ranking cue, its outline is one more region
+candidate, and an outline it backs is kept and tried however faint its sides.  Edges still
+place the corners: a cell of the map is 6.7 to 20 frame pixels wide.
 
 The network (``document_mask.onnx``, 162 k weights, a 4-level U-Net on 192 x 144 BGR) runs in
 OpenCV's DNN module, so nothing but OpenCV is needed at run time.  It was trained on frames of
