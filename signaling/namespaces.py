@@ -208,8 +208,7 @@ class ClerkNamespace(_QueueNamespace):
     async def connected(self, sid: str, principal: Principal) -> None:
         key = participant_of(principal)
         for older in self._sockets.get(key, []):
-            await self.emit("tab.inactive", {"reason": "opened_elsewhere"}, to=older)
-            await self.leave_room(older, key)
+            await self._deactivate(older, key)
         self._elsewhere.discard(key)
         await super().connected(sid, principal)
         await self._tell_tab(key, "opened")
@@ -228,9 +227,7 @@ class ClerkNamespace(_QueueNamespace):
             self._elsewhere.discard(key)
         if was_active and not elsewhere:
             if remaining:
-                await self.enter_room(remaining[-1], key)
-                await self.emit("tab.active", {"reason": "other_tab_closed"},
-                                to=remaining[-1])
+                await self._activate(remaining[-1], key)
             else:
                 await self._tell_tab(key, "closed")
 
@@ -242,14 +239,22 @@ class ClerkNamespace(_QueueNamespace):
         sids = self._sockets.get(key, [])
         if what == "opened" and sids:
             if key not in self._elsewhere:
-                await self.emit("tab.inactive", {"reason": "opened_elsewhere"}, to=sids[-1])
-                await self.leave_room(sids[-1], key)
+                await self._deactivate(sids[-1], key)
             self._elsewhere.add(key)
         elif what == "closed" and key in self._elsewhere:
             self._elsewhere.discard(key)
             if sids:
-                await self.enter_room(sids[-1], key)
-                await self.emit("tab.active", {"reason": "other_tab_closed"}, to=sids[-1])
+                await self._activate(sids[-1], key)
+
+    async def _deactivate(self, sid: str, key: str) -> None:
+        """A newer tab of the clerk opened: this one is told and hears nothing more."""
+        await self.emit("tab.inactive", {"reason": "opened_elsewhere"}, to=sid)
+        await self.leave_room(sid, key)
+
+    async def _activate(self, sid: str, key: str) -> None:
+        """The active tab closed: this one, the newest left, takes over."""
+        await self.enter_room(sid, key)
+        await self.emit("tab.active", {"reason": "other_tab_closed"}, to=sid)
 
     async def _tell_tab(self, key: str, what: str) -> None:
         nodes = self.app.get(app_keys.NODES)

@@ -133,11 +133,17 @@ async def clerk_cookie(server: Served, username: str) -> str:
         return value
 
 
+async def console(server: Served, username: str, namespace: str = "/clerk") -> Party:
+    """Another console tab (or a reconnection) of a clerk who already has an account."""
+    party = Party(server, namespace)
+    await party.connect(headers={"Cookie": f"xw_session={await clerk_cookie(server, username)}"})
+    return party
+
+
 async def clerk(server: Served, username: str, *, available: bool = True,
                 namespace: str = "/clerk", **kwargs: Any) -> Party:
     await add_clerk(server.app, username, **kwargs)
-    party = Party(server, namespace)
-    await party.connect(headers={"Cookie": f"xw_session={await clerk_cookie(server, username)}"})
+    party = await console(server, username, namespace)
     if available and namespace == "/clerk":
         await party.ok("presence.set", {"state": "available"})
     return party

@@ -245,9 +245,7 @@ async def test_a_second_console_tab_takes_over_and_the_first_is_told(
     server: TestServer,
 ) -> None:
     first = await parties.clerk(server, "wangli")
-    second = parties.Party(server, "/clerk")
-    await second.connect(headers={"Cookie":
-                                  f"xw_session={await parties.clerk_cookie(server, 'wangli')}"})
+    second = await parties.console(server, "wangli")
     assert (await first.next("tab.inactive"))["reason"] == "opened_elsewhere"
     refused = await first.call("presence.set", {"state": "break"})
     assert refused["error"]["code"] == "inactive_tab"

@@ -261,9 +261,7 @@ async def test_a_console_tab_on_the_other_node_takes_over_and_gives_back(
     on node 1 is told and refused, and is active again once the newer one closes."""
     node1, node2 = nodes
     first = await parties.clerk(node1, "wangli")
-    second = parties.Party(node2, "/clerk")
-    await second.connect(headers={"Cookie":
-                                  f"xw_session={await parties.clerk_cookie(node2, 'wangli')}"})
+    second = await parties.console(node2, "wangli")
     assert (await first.next("tab.inactive"))["reason"] == "opened_elsewhere"
     refused = await first.call("presence.set", {"state": "break"})
     assert refused["error"]["code"] == "inactive_tab"

@@ -87,9 +87,7 @@ async def test_media_flows_across_nodes_and_a_dead_media_node_requeues_the_ticke
                 await store.close()
             assert record is not None and record.ticket.requeued_at_head
 
-            back = parties.Party(node1, "/clerk")
-            await back.connect(headers={
-                "Cookie": f"xw_session={await parties.clerk_cookie(node1, 'wangli')}"})
+            back = await parties.console(node1, "wangli")
             await back.ok("session.resume", {"last_seq": clerk.last_seq})
             told = await back.next("session.ended")
             assert (told["session_id"], told["reason"]) == (session_id, "node_lost")
