@@ -142,7 +142,8 @@ def rerank(found: Candidates, tries: list[int], coarse: list[NDArray[np.float64]
     )
     # Nesting among three quads says nothing: each keeps its own among all candidates.
     feats[:, _NESTING] = found.features[tries][:, _NESTING]
-    again = np.where(ok, score(feats) + mask_score(found.probability, fitted, maps.shape), -np.inf)
+    overlap = quad_overlap(found.probability, fitted, maps.shape)
+    again = np.where(ok, score(feats) + mask_points(overlap), -np.inf)
     best = int(np.argmax(again))
     if best != 0 and again[best] > again[0] + _RERANK_MARGIN:
         order.insert(0, order.pop(best))
@@ -193,7 +194,7 @@ def candidates(image: NDArray[np.uint8]) -> Candidates | None:
     inner = interior_features(maps, density, quads)
     feats = features(quads, support, side_contrast(maps, quads), inner, shape)
     overlap = quad_overlap(probability, quads, shape)
-    scores = score(feats) + _MASK_WEIGHT * (overlap - _MASK_CENTRE)
+    scores = score(feats) + mask_points(overlap)
     order = _distinct_best(quads, scores, len(quads))
     first = outermost(quads[order], feats[order], scores[order], maps)
     order.insert(0, order.pop(first))
@@ -203,12 +204,10 @@ def candidates(image: NDArray[np.uint8]) -> Candidates | None:
                       probability, overlap[order], scale)
 
 
-def mask_score(
-    probability: NDArray[np.float32], quads: NDArray[np.float64], shape: tuple[int, int]
-) -> NDArray[np.float64]:
-    """What the document map adds to each candidate's score: positive where the quad covers
-    what the map calls document, negative where it does not."""
-    return _MASK_WEIGHT * (quad_overlap(probability, quads, shape) - _MASK_CENTRE)
+def mask_points(overlap: NDArray[np.float64]) -> NDArray[np.float64]:
+    """What the document map adds to a candidate's score, from its overlap with the map:
+    positive where the quad covers what the map calls document, negative where it does not."""
+    return _MASK_WEIGHT * (overlap - _MASK_CENTRE)
 
 
 def mask_region(probability: NDArray[np.float32], shape: tuple[int, int]) -> NDArray[np.uint8]:
